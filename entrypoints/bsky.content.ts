@@ -1,0 +1,47 @@
+import { browser } from 'wxt/browser';
+import { createConvoWatcher } from '../src/content/convo-watcher';
+import { createRpcClient } from '../src/rpc/client';
+
+/**
+ * Courier only: follows bsky.app's routing and mounts the toggle and the panel iframe on
+ * conversation screens. It may ask the background for a conversation's status and nothing else.
+ */
+export default defineContentScript({
+  matches: ['https://bsky.app/*'],
+  runAt: 'document_idle',
+  main(ctx) {
+    const rpc = createRpcClient((name) => browser.runtime.connect({ name }), { timeoutMs: 10_000 });
+    const watcher = createConvoWatcher({
+      doc: document,
+      location: window.location,
+      panelUrl: (convoId) =>
+        `${browser.runtime.getURL('/panel.html')}?convo=${encodeURIComponent(convoId)}`,
+      convoStatus: (convoId) => rpc.call('convo.status', { convoId }),
+    });
+
+    // Route changes come from the Navigation API (or polling) via WXT; the screen itself
+    // renders later, so DOM mutations also trigger a (coalesced) reconcile.
+    let scheduled = false;
+    const schedule = () => {
+      if (scheduled || !ctx.isValid) return;
+      scheduled = true;
+      queueMicrotask(() => {
+        scheduled = false;
+        if (ctx.isValid) watcher.reconcile();
+      });
+    };
+    // The Navigation API reports a route before the URL commits: look again a tick later.
+    ctx.addEventListener(window, 'wxt:locationchange', () => ctx.setTimeout(schedule, 0));
+    const observer = new MutationObserver(schedule);
+    observer.observe(document.body, { childList: true, subtree: true });
+    ctx.addEventListener(document, 'visibilitychange', () => {
+      if (document.visibilityState === 'visible') void watcher.refresh();
+    });
+    ctx.onInvalidated(() => {
+      observer.disconnect();
+      watcher.stop();
+      rpc.close();
+    });
+    watcher.reconcile();
+  },
+});

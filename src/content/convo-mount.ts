@@ -1,0 +1,85 @@
+import type { ConvoStatus } from '../rpc/methods';
+
+/**
+ * What the content script puts into bsky.app's conversation screen: a lock toggle and the panel
+ * iframe. The toggle only shows state and opens or closes the panel; turning encryption on or
+ * off happens inside the panel (extension origin), so a page script that forges clicks or
+ * restyles our host cannot change what is encrypted. No message text ever passes through here.
+ */
+export interface ConvoMount {
+  readonly convoId: string;
+  readonly host: HTMLElement;
+  showStatus(status: ConvoStatus | { convoId: string; error: string }): void;
+  destroy(): void;
+}
+
+export const HOST_ATTRIBUTE = 'data-atmessaging-convo';
+
+const STYLE = `
+:host { all: initial; display: block; font: 14px/1.4 system-ui, sans-serif; }
+.bar { display: flex; align-items: center; gap: 8px; padding: 6px 12px; }
+button { font: inherit; display: inline-flex; align-items: center; gap: 6px; border-radius: 999px;
+  border: 1px solid #8884; padding: 4px 12px; background: transparent; color: inherit; cursor: pointer; }
+button[aria-pressed="true"] { background: #1083fe; border-color: #1083fe; color: #fff; }
+button:focus-visible { outline: 2px solid #1083fe; outline-offset: 2px; }
+iframe { display: block; width: 100%; height: min(70vh, 560px); border: 0; }
+iframe[hidden] { display: none; }
+`;
+
+export function createConvoMount(
+  doc: Document,
+  convoId: string,
+  panelUrl: string,
+  onTogglePanel: (open: boolean) => void,
+): ConvoMount {
+  const host = doc.createElement('div');
+  host.setAttribute(HOST_ATTRIBUTE, convoId);
+  const root = host.attachShadow({ mode: 'open' });
+
+  const style = doc.createElement('style');
+  style.textContent = STYLE;
+
+  const bar = doc.createElement('div');
+  bar.className = 'bar';
+  const toggle = doc.createElement('button');
+  toggle.type = 'button';
+  toggle.setAttribute('data-testid', 'atm-toggle');
+  toggle.setAttribute('aria-pressed', 'false');
+  toggle.setAttribute('aria-controls', 'atm-panel');
+  const label = doc.createElement('span');
+  label.textContent = 'Encrypted chat';
+  const state = doc.createElement('span');
+  state.setAttribute('data-testid', 'atm-state');
+  state.textContent = '…';
+  toggle.append('🔒 ', label, ' · ', state);
+  bar.append(toggle);
+
+  const frame = doc.createElement('iframe');
+  frame.id = 'atm-panel';
+  frame.title = 'atmessaging encrypted chat';
+  frame.src = panelUrl;
+  frame.referrerPolicy = 'no-referrer';
+  frame.hidden = true;
+
+  toggle.addEventListener('click', (event) => {
+    // Only a real user gesture opens or closes the panel.
+    if (!event.isTrusted) return;
+    const open = frame.hidden;
+    frame.hidden = !open;
+    toggle.setAttribute('aria-pressed', String(open));
+    onTogglePanel(open);
+  });
+
+  root.append(style, bar, frame);
+
+  return {
+    convoId,
+    host,
+    showStatus(status) {
+      state.textContent = 'error' in status ? 'unavailable' : status.encrypted ? 'on' : 'off';
+    },
+    destroy() {
+      host.remove();
+    },
+  };
+}

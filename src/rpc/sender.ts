@@ -1,0 +1,40 @@
+import type { Caller } from './methods';
+
+/** The subset of `runtime.MessageSender` the browser fills in for a connecting port. */
+export interface SenderLike {
+  id?: string;
+  url?: string;
+  tab?: unknown;
+  frameId?: number;
+}
+
+export interface ExtensionSelf {
+  /** `runtime.id` */
+  id: string;
+  /** origin of `runtime.getURL('/')`, e.g. `chrome-extension://<id>` or `moz-extension://<uuid>` */
+  origin: string;
+}
+
+function originOf(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Decides who is calling from what the browser itself reports about the port. Pages of our own
+ * origin (popup, options, the panel iframe even when framed by bsky.app) are extension pages;
+ * our content script runs with a web page's URL inside a tab. Anything else — another
+ * extension, an unknown origin, a sender without a URL — is refused by returning undefined.
+ */
+export function classifySender(sender: SenderLike | undefined, self: ExtensionSelf): Caller | undefined {
+  if (!sender || sender.id !== self.id) return undefined;
+  const origin = originOf(sender.url);
+  if (!origin || origin === 'null') return undefined;
+  if (origin === self.origin) return 'extension-page';
+  if (sender.tab !== undefined && origin === 'https://bsky.app') return 'content-script';
+  return undefined;
+}

@@ -1,0 +1,48 @@
+import { AtmError, type AtmErrorCode } from '../errors';
+
+/** One port carries many calls; `id` pairs a response with its request. */
+export const RPC_PORT_NAME = 'atmessaging-rpc';
+
+export interface RpcRequest {
+  rpc: 1;
+  id: number;
+  method: string;
+  params: unknown;
+}
+
+export type RpcResponse =
+  | { rpc: 1; id: number; ok: true; result: unknown }
+  | { rpc: 1; id: number; ok: false; error: { code: AtmErrorCode; message: string } };
+
+export function parseRequest(message: unknown): RpcRequest {
+  if (typeof message !== 'object' || message === null) {
+    throw new AtmError('BadRequest', 'request must be an object');
+  }
+  const m = message as Record<string, unknown>;
+  if (m.rpc !== 1 || !Number.isSafeInteger(m.id) || typeof m.method !== 'string') {
+    throw new AtmError('BadRequest', 'malformed request');
+  }
+  return { rpc: 1, id: m.id as number, method: m.method, params: m.params ?? {} };
+}
+
+export function parseResponse(message: unknown): RpcResponse | undefined {
+  if (typeof message !== 'object' || message === null) return undefined;
+  const m = message as Record<string, unknown>;
+  if (m.rpc !== 1 || !Number.isSafeInteger(m.id) || typeof m.ok !== 'boolean') return undefined;
+  if (m.ok) return { rpc: 1, id: m.id as number, ok: true, result: m.result };
+  const e = m.error as Record<string, unknown> | undefined;
+  if (typeof e?.code !== 'string' || typeof e.message !== 'string') return undefined;
+  return {
+    rpc: 1,
+    id: m.id as number,
+    ok: false,
+    error: { code: e.code as AtmErrorCode, message: e.message },
+  };
+}
+
+/** Errors leave the background as code + message only: no stacks, no context objects. */
+export function errorResponse(id: number, error: unknown): RpcResponse {
+  const err =
+    error instanceof AtmError ? error : new AtmError('Internal', 'internal error in background');
+  return { rpc: 1, id, ok: false, error: { code: err.code, message: err.message } };
+}

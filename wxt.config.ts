@@ -1,0 +1,46 @@
+import { defineConfig } from 'wxt';
+import preact from '@preact/preset-vite';
+
+// The manifest follows from the files in entrypoints/; only what cannot be derived lives here.
+// Permissions are the minimum of DESIGN.md's boundary 5: PDS, PLC and AppView calls rely on
+// their CORS headers, so the only host we touch with privilege is bsky.app itself.
+export default defineConfig({
+  srcDir: '.',
+  entrypointsDir: 'entrypoints',
+  publicDir: 'public',
+  outDir: '.output',
+  vite: () => ({
+    plugins: [preact()],
+    build: {
+      // Security reviewers read the shipped code: keep it legible and free of eval-ish helpers.
+      minify: true,
+      sourcemap: false,
+    },
+  }),
+  manifest: ({ browser }) => ({
+    name: 'atmessaging',
+    description:
+      'End-to-end encrypted direct and group messages for bsky.app (MLS over the AT Protocol).',
+    permissions: ['storage', 'alarms', 'notifications'],
+    host_permissions: ['https://bsky.app/*'],
+    // The panel is framed by bsky.app; nothing else of ours is reachable from web pages.
+    web_accessible_resources: [
+      {
+        resources: ['panel.html'],
+        matches: ['https://bsky.app/*'],
+      },
+    ],
+    icons: { 16: 'icon/16.png', 32: 'icon/32.png', 48: 'icon/48.png', 128: 'icon/128.png' },
+    ...(browser === 'firefox'
+      ? {
+          browser_specific_settings: {
+            gecko: {
+              id: 'atmessaging@atmessaging.org',
+              strict_min_version: '128.0',
+              data_collection_permissions: { required: ['none'] },
+            },
+          },
+        }
+      : {}),
+  }),
+});
