@@ -3,6 +3,7 @@ import { WxtVitest } from 'wxt/testing/vitest-plugin';
 
 // Three levels, run separately by scripts/test.mjs so each gets its own set-up:
 //  unit         pure code + fake-indexeddb, no network
+//  build        the built packages: manifests, web-ext lint, no remote code
 //  integration  a real local PLC + PDS (+ the chat stand-in behind the PDS proxy)
 //  e2e          the built extension in Debian's Chromium and Firefox ESR
 export default defineConfig({
@@ -15,6 +16,14 @@ export default defineConfig({
           include: ['test/unit/**/*.test.ts', 'test/unit/**/*.test.tsx'],
           setupFiles: ['fake-indexeddb/auto'],
           environment: 'node',
+        },
+      },
+      {
+        test: {
+          name: 'build',
+          include: ['test/build/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 60_000,
         },
       },
       {

@@ -11,7 +11,8 @@ export type AtmErrorCode =
   | 'Timeout'
   | 'Internal'
   // Input validation
-  | 'InvalidConvoId';
+  | 'InvalidConvoId'
+  | 'InvalidRecord';
 
 export class AtmError extends Error {
   override readonly name = 'AtmError';

@@ -1,5 +1,6 @@
 import { browser } from 'wxt/browser';
 import { servePort } from '../rpc/server';
+import { originOf } from '../rpc/sender';
 import { openAtmDb } from '../store/db';
 import { idbConvoSettings } from '../store/convo-settings';
 import { createHandlers } from './handlers';
@@ -26,7 +27,7 @@ export function startBackground(): void {
   });
   const self = {
     id: browser.runtime.id,
-    origin: new URL(browser.runtime.getURL('/')).origin,
+    origin: originOf(browser.runtime.getURL('/'))!,
   };
   browser.runtime.onConnect.addListener((port) => {
     servePort(port, handlers, self);

@@ -15,10 +15,16 @@ export interface ExtensionSelf {
   origin: string;
 }
 
-function originOf(url: string | undefined): string | undefined {
+/**
+ * `scheme://host` of a URL. Built by hand because `URL.origin` is the opaque "null" for
+ * non-special schemes in some runtimes (Node, older Firefox), which would make every
+ * extension URL compare equal.
+ */
+export function originOf(url: string | undefined): string | undefined {
   if (!url) return undefined;
   try {
-    return new URL(url).origin;
+    const parsed = new URL(url);
+    return parsed.host ? `${parsed.protocol}//${parsed.host}` : undefined;
   } catch {
     return undefined;
   }
@@ -33,7 +39,7 @@ function originOf(url: string | undefined): string | undefined {
 export function classifySender(sender: SenderLike | undefined, self: ExtensionSelf): Caller | undefined {
   if (!sender || sender.id !== self.id) return undefined;
   const origin = originOf(sender.url);
-  if (!origin || origin === 'null') return undefined;
+  if (!origin) return undefined;
   if (origin === self.origin) return 'extension-page';
   if (sender.tab !== undefined && origin === 'https://bsky.app') return 'content-script';
   return undefined;

@@ -1,0 +1,146 @@
+// @vitest-environment happy-dom
+import { beforeEach, describe, expect, it } from 'vitest';
+import { createConvoWatcher, findConvoScreen } from '../../../src/content/convo-watcher';
+import { HOST_ATTRIBUTE } from '../../../src/content/convo-mount';
+import type { ConvoStatus } from '../../../src/rpc/methods';
+
+function screen(hidden = false) {
+  const el = document.createElement('div');
+  el.setAttribute('data-testid', 'convoScreen');
+  if (hidden) el.style.display = 'none';
+  document.body.append(el);
+  return el;
+}
+
+function setup(statuses: Record<string, boolean> = {}) {
+  const location = { pathname: '/' };
+  const asked: string[] = [];
+  const watcher = createConvoWatcher({
+    doc: document,
+    location,
+    panelUrl: (id) => `chrome-extension://ext/panel.html?convo=${id}`,
+    convoStatus: async (convoId): Promise<ConvoStatus> => {
+      asked.push(convoId);
+      return { convoId, encrypted: statuses[convoId] ?? false };
+    },
+  });
+  return { watcher, location, asked };
+}
+
+const hosts = () => Array.from(document.querySelectorAll(`[${HOST_ATTRIBUTE}]`));
+const settle = () => new Promise((r) => setTimeout(r, 0));
+
+beforeEach(() => {
+  document.body.innerHTML = '';
+});
+
+describe('convo watcher', () => {
+  it('mounts the toggle and the extension panel iframe on a conversation screen', async () => {
+    const { watcher, location, asked } = setup({ c1: true });
+    const s = screen();
+    location.pathname = '/messages/c1';
+    watcher.reconcile();
+    expect(hosts()).toHaveLength(1);
+    const host = hosts()[0] as HTMLElement;
+    expect(host.parentElement).toBe(s);
+    expect(host.getAttribute(HOST_ATTRIBUTE)).toBe('c1');
+    const frame = host.shadowRoot!.querySelector('iframe')!;
+    expect(frame.getAttribute('src')).toBe('chrome-extension://ext/panel.html?convo=c1');
+    expect(frame.hidden).toBe(true);
+    await settle();
+    expect(asked).toEqual(['c1']);
+    expect(host.shadowRoot!.querySelector('[data-testid="atm-state"]')!.textContent).toBe('on');
+  });
+
+  it('waits for the screen to render before mounting', () => {
+    const { watcher, location } = setup();
+    location.pathname = '/messages/c1';
+    watcher.reconcile();
+    expect(hosts()).toHaveLength(0);
+    screen();
+    watcher.reconcile();
+    expect(hosts()).toHaveLength(1);
+  });
+
+  it('is idempotent', () => {
+    const { watcher, location } = setup();
+    screen();
+    location.pathname = '/messages/c1';
+    watcher.reconcile();
+    const first = hosts()[0];
+    watcher.reconcile();
+    watcher.reconcile();
+    expect(hosts()).toEqual([first]);
+  });
+
+  it('remounts for another conversation and unmounts when leaving messages', () => {
+    const { watcher, location } = setup();
+    const s1 = screen();
+    location.pathname = '/messages/c1';
+    watcher.reconcile();
+
+    // bsky.app keeps the old screen in the DOM, hidden, and renders a new one.
+    s1.style.display = 'none';
+    const s2 = screen();
+    location.pathname = '/messages/c2';
+    watcher.reconcile();
+    expect(hosts()).toHaveLength(1);
+    expect(hosts()[0]!.getAttribute(HOST_ATTRIBUTE)).toBe('c2');
+    expect(hosts()[0]!.parentElement).toBe(s2);
+
+    location.pathname = '/profile/alice.test';
+    watcher.reconcile();
+    expect(hosts()).toHaveLength(0);
+  });
+
+  it('remounts when the same screen element is reused for another conversation', () => {
+    const { watcher, location } = setup();
+    screen();
+    location.pathname = '/messages/c1';
+    watcher.reconcile();
+    location.pathname = '/messages/c2';
+    watcher.reconcile();
+    expect(hosts().map((h) => h.getAttribute(HOST_ATTRIBUTE))).toEqual(['c2']);
+  });
+
+  it('mounts again if the page re-renders and drops our host', () => {
+    const { watcher, location } = setup();
+    const s = screen();
+    location.pathname = '/messages/c1';
+    watcher.reconcile();
+    s.replaceChildren();
+    watcher.reconcile();
+    expect(hosts()).toHaveLength(1);
+  });
+
+  it('shows "unavailable" when the background cannot answer', async () => {
+    const watcher = createConvoWatcher({
+      doc: document,
+      location: { pathname: '/messages/c1' },
+      panelUrl: () => 'chrome-extension://ext/panel.html',
+      convoStatus: () => Promise.reject(new Error('Disconnected')),
+    });
+    screen();
+    watcher.reconcile();
+    await settle();
+    const host = hosts()[0] as HTMLElement;
+    expect(host.shadowRoot!.querySelector('[data-testid="atm-state"]')!.textContent).toBe('unavailable');
+  });
+
+  it('ignores synthetic clicks on the toggle (only real user gestures open the panel)', () => {
+    const { watcher, location } = setup();
+    screen();
+    location.pathname = '/messages/c1';
+    watcher.reconcile();
+    const root = (hosts()[0] as HTMLElement).shadowRoot!;
+    root.querySelector('button')!.click();
+    expect(root.querySelector('iframe')!.hidden).toBe(true);
+  });
+
+  it('picks the last visible conversation screen', () => {
+    screen();
+    const visible = screen();
+    screen(true);
+    expect(findConvoScreen(document)).toBe(visible);
+  });
+});

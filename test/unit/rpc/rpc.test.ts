@@ -1,0 +1,186 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createRpcClient } from '../../../src/rpc/client';
+import { dispatch, servePort, type RpcHandlers } from '../../../src/rpc/server';
+import { RPC_PORT_NAME } from '../../../src/rpc/wire';
+import { isAtmError } from '../../../src/errors';
+import { portPair } from './port-pair';
+
+const self = { id: 'ext-id', origin: 'chrome-extension://ext-id' };
+const pageSender = { id: 'ext-id', url: 'chrome-extension://ext-id/panel.html?convo=c1', tab: {} };
+const contentSender = { id: 'ext-id', url: 'https://bsky.app/messages/c1', tab: {} };
+
+function handlers(): RpcHandlers & { calls: string[] } {
+  const calls: string[] = [];
+  const encrypted = new Map<string, boolean>();
+  return {
+    calls,
+    'background.info': () => {
+      calls.push('background.info');
+      return { version: '9.9.9', startedAt: 42 };
+    },
+    'convo.status': ({ convoId }) => {
+      calls.push(`convo.status:${convoId}`);
+      return { convoId, encrypted: encrypted.get(convoId) ?? false };
+    },
+    'convo.setEncrypted': ({ convoId, encrypted: on }) => {
+      calls.push(`convo.setEncrypted:${convoId}:${on}`);
+      encrypted.set(convoId, on);
+      return { convoId, encrypted: on };
+    },
+  };
+}
+
+function connected(sender: typeof pageSender, h = handlers()) {
+  const pair = portPair(RPC_PORT_NAME, sender);
+  const served = servePort(pair.server, h, self);
+  const client = createRpcClient(() => pair.client, { timeoutMs: 1_000 });
+  return { pair, served, client, h };
+}
+
+async function rejection(p: Promise<unknown>) {
+  try {
+    await p;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}
+
+afterEach(() => vi.useRealTimers());
+
+describe('RPC over a port', () => {
+  it('round-trips typed calls from an extension page', async () => {
+    const { client, h } = connected(pageSender);
+    await expect(client.call('background.info', {})).resolves.toEqual({ version: '9.9.9', startedAt: 42 });
+    await expect(client.call('convo.setEncrypted', { convoId: 'c1', encrypted: true })).resolves.toEqual({
+      convoId: 'c1',
+      encrypted: true,
+    });
+    await expect(client.call('convo.status', { convoId: 'c1' })).resolves.toEqual({
+      convoId: 'c1',
+      encrypted: true,
+    });
+    expect(h.calls).toEqual(['background.info', 'convo.setEncrypted:c1:true', 'convo.status:c1']);
+  });
+
+  it('lets a content script ask for status but refuses privileged methods without running them', async () => {
+    const { client, h } = connected(contentSender);
+    await expect(client.call('convo.status', { convoId: 'c1' })).resolves.toEqual({
+      convoId: 'c1',
+      encrypted: false,
+    });
+    const denied = await rejection(client.call('convo.setEncrypted', { convoId: 'c1', encrypted: true }));
+    expect(isAtmError(denied, 'Forbidden')).toBe(true);
+    const deniedInfo = await rejection(client.call('background.info', {}));
+    expect(isAtmError(deniedInfo, 'Forbidden')).toBe(true);
+    expect(h.calls).toEqual(['convo.status:c1']);
+  });
+
+  it('closes ports from unknown senders before reading anything', async () => {
+    const h = handlers();
+    const pair = portPair(RPC_PORT_NAME, { id: 'another-extension', url: 'chrome-extension://x/a.html' });
+    expect(servePort(pair.server, h, self)).toBe(false);
+    expect(pair.isConnected()).toBe(false);
+    const client = createRpcClient(() => pair.client, { timeoutMs: 1_000 });
+    const error = await rejection(client.call('convo.status', { convoId: 'c1' }));
+    expect(isAtmError(error, 'Disconnected')).toBe(true);
+    expect(h.calls).toEqual([]);
+  });
+
+  it('ignores ports with another name', () => {
+    const pair = portPair('something-else', pageSender);
+    expect(servePort(pair.server, handlers(), self)).toBe(false);
+  });
+
+  it('rejects invalid params with typed errors and never calls the handler', async () => {
+    const { client, h } = connected(pageSender);
+    const badId = await rejection(client.call('convo.status', { convoId: '../../etc' }));
+    expect(isAtmError(badId, 'InvalidConvoId')).toBe(true);
+    const extra = await rejection(
+      client.call('convo.status', { convoId: 'c1', text: 'secret' } as unknown as { convoId: string }),
+    );
+    expect(isAtmError(extra, 'BadRequest')).toBe(true);
+    const wrongType = await rejection(
+      client.call('convo.setEncrypted', { convoId: 'c1', encrypted: 'yes' } as unknown as {
+        convoId: string;
+        encrypted: boolean;
+      }),
+    );
+    expect(isAtmError(wrongType, 'BadRequest')).toBe(true);
+    expect(h.calls).toEqual([]);
+  });
+
+  it('answers unknown methods with UnknownMethod', async () => {
+    const response = await dispatch(handlers(), 'extension-page', {
+      rpc: 1,
+      id: 7,
+      method: 'keys.export',
+      params: {},
+    });
+    expect(response).toEqual({
+      rpc: 1,
+      id: 7,
+      ok: false,
+      error: { code: 'UnknownMethod', message: 'unknown method' },
+    });
+  });
+
+  it('drops messages that are not requests at all', async () => {
+    for (const junk of [null, 1, 'x', [], { rpc: 2, id: 1, method: 'a' }, { rpc: 1, id: 'a', method: 'b' }]) {
+      expect(await dispatch(handlers(), 'extension-page', junk)).toBeUndefined();
+    }
+  });
+
+  it('hides internal error details from callers', async () => {
+    const h = handlers();
+    h['background.info'] = () => {
+      throw new Error('db path /secret/location exploded');
+    };
+    const response = await dispatch(h, 'extension-page', { rpc: 1, id: 1, method: 'background.info' });
+    expect(response).toEqual({
+      rpc: 1,
+      id: 1,
+      ok: false,
+      error: { code: 'Internal', message: 'internal error in background' },
+    });
+  });
+
+  it('fails calls in flight with Disconnected when the worker goes away, then reconnects', async () => {
+    const h = handlers();
+    h['background.info'] = () => new Promise(() => {}); // never answers
+    let pair = portPair(RPC_PORT_NAME, pageSender);
+    servePort(pair.server, h, self);
+    let connects = 0;
+    const client = createRpcClient(
+      () => {
+        connects++;
+        return pair.client;
+      },
+      { timeoutMs: 5_000 },
+    );
+    const inFlight = client.call('background.info', {});
+    await new Promise((r) => setTimeout(r, 5));
+    pair.server.disconnect(); // the browser stopped the service worker
+    expect(isAtmError(await rejection(inFlight), 'Disconnected')).toBe(true);
+
+    pair = portPair(RPC_PORT_NAME, pageSender);
+    servePort(pair.server, handlers(), self);
+    await expect(client.call('convo.status', { convoId: 'c2' })).resolves.toEqual({
+      convoId: 'c2',
+      encrypted: false,
+    });
+    expect(connects).toBe(2);
+  });
+
+  it('times out calls that get no answer', async () => {
+    vi.useFakeTimers();
+    const h = handlers();
+    h['background.info'] = () => new Promise(() => {});
+    const pair = portPair(RPC_PORT_NAME, pageSender);
+    servePort(pair.server, h, self);
+    const client = createRpcClient(() => pair.client, { timeoutMs: 50 });
+    const pending = rejection(client.call('background.info', {}));
+    await vi.advanceTimersByTimeAsync(60);
+    expect(isAtmError(await pending, 'Timeout')).toBe(true);
+  });
+});
