@@ -12,7 +12,18 @@ export type AtmErrorCode =
   | 'Internal'
   // Input validation
   | 'InvalidConvoId'
-  | 'InvalidRecord';
+  | 'InvalidRecord'
+  // Network and identity (src/atproto)
+  | 'Network'
+  | 'PayloadTooLarge'
+  | 'InvalidDid'
+  | 'DidNotFound'
+  | 'InvalidDidDocument'
+  // Authentication Service
+  | 'InvalidCredential'
+  | 'UnknownDevice'
+  | 'KeyMismatch'
+  | 'ProofInvalid';
 
 export class AtmError extends Error {
   override readonly name = 'AtmError';

@@ -1,0 +1,84 @@
+import { defs, getAtprotoVerificationMaterial, getPdsEndpoint, getAtprotoHandle } from '@atcute/identity';
+import { getPublicKeyFromDidController, type FoundPublicKey } from '@atcute/crypto';
+import * as v from 'valibot';
+import { AtmError } from '../errors';
+import { fetchBytes, type FetchLike } from './http';
+
+/** What the rest of the extension needs from a DID document. */
+export interface ResolvedIdentity {
+  did: string;
+  /** The `#atproto` key that signs the DID's repo commits. */
+  signingKey: FoundPublicKey;
+  /** `#atproto_pds` service endpoint. */
+  pds: string;
+  handle?: string;
+}
+
+export interface IdentityResolver {
+  resolveDid(did: string): Promise<ResolvedIdentity>;
+}
+
+const PLC_DID = /^did:plc:[a-z2-7]{24}$/;
+// did:web with a bare host (optionally %3A-encoded port); paths are not used by atproto.
+const WEB_DID = /^did:web:[a-zA-Z0-9.-]+(%3A[0-9]{1,5})?$/;
+const MAX_DID_DOCUMENT_BYTES = 64 * 1024;
+
+export function isAtprotoDid(did: unknown): did is string {
+  return typeof did === 'string' && (PLC_DID.test(did) || WEB_DID.test(did));
+}
+
+function didDocumentUrl(did: string, plcUrl: string): string {
+  if (PLC_DID.test(did)) return `${plcUrl.replace(/\/$/, '')}/${did}`;
+  if (WEB_DID.test(did)) {
+    const host = decodeURIComponent(did.slice('did:web:'.length));
+    // Local development serves did:web over http on localhost only.
+    const scheme = /^(localhost|127\.0\.0\.1)(:|$)/.test(host) ? 'http' : 'https';
+    return `${scheme}://${host}/.well-known/did.json`;
+  }
+  throw new AtmError('InvalidDid', 'not a did:plc or did:web', { did });
+}
+
+/**
+ * Resolves DIDs to their signing key and PDS. The document is validated against the DID
+ * document schema and must name the DID we asked for, so a directory cannot answer for
+ * another identity.
+ */
+export function createIdentityResolver(options: { plcUrl: string; fetch?: FetchLike; timeoutMs?: number }): IdentityResolver {
+  return {
+    async resolveDid(did) {
+      if (!isAtprotoDid(did)) throw new AtmError('InvalidDid', 'not a did:plc or did:web', { did });
+      const url = didDocumentUrl(did, options.plcUrl);
+      const body = await fetchBytes(url, {
+        fetch: options.fetch,
+        maxBytes: MAX_DID_DOCUMENT_BYTES,
+        timeoutMs: options.timeoutMs,
+        accept: 'application/did+ld+json, application/json',
+      });
+      if (!body) throw new AtmError('DidNotFound', 'DID document not found', { did });
+      let json: unknown;
+      try {
+        json = JSON.parse(new TextDecoder().decode(body));
+      } catch {
+        throw new AtmError('InvalidDidDocument', 'DID document is not JSON', { did });
+      }
+      const parsed = v.safeParse(defs.didDocument, json);
+      if (!parsed.success || parsed.output.id !== did) {
+        throw new AtmError('InvalidDidDocument', 'DID document is invalid or names another DID', { did });
+      }
+      const doc = parsed.output;
+      const material = getAtprotoVerificationMaterial(doc);
+      const pds = getPdsEndpoint(doc);
+      if (!material || !pds) {
+        throw new AtmError('InvalidDidDocument', 'DID document lacks #atproto key or PDS', { did });
+      }
+      let signingKey: FoundPublicKey;
+      try {
+        signingKey = getPublicKeyFromDidController(material);
+      } catch {
+        throw new AtmError('InvalidDidDocument', 'unsupported #atproto key', { did });
+      }
+      const handle = getAtprotoHandle(doc) ?? undefined;
+      return { did, signingKey, pds, ...(handle ? { handle } : {}) };
+    },
+  };
+}

@@ -1,0 +1,82 @@
+import { AtmError } from '../errors';
+import { parseDeviceUri, DEVICE_COLLECTION, type DeviceRef } from '../protocol/device-uri';
+import { DEVICE, parseRecord, type DeviceRecord } from '../protocol/records';
+import type { Clock, RecordProver } from './ports';
+
+export interface VerifiedDevice extends DeviceRef {
+  uri: string;
+  record: DeviceRecord;
+  /** CID of the device record version that was proven. */
+  cid: string;
+}
+
+export interface AuthenticationService {
+  /**
+   * Accepts an MLS leaf only if its credential names a device record that the DID's repo
+   * provably contains (signed commit, verified CAR) and whose `signatureKey` equals the leaf's.
+   * Throws `InvalidCredential`, `UnknownDevice`, `KeyMismatch`, `InvalidRecord`, `ProofInvalid`,
+   * or a network/identity error (then nothing is decided and the caller may retry later).
+   */
+  verify(identity: string | Uint8Array, signaturePublicKey: Uint8Array): Promise<VerifiedDevice>;
+  /** Drops cached results for a DID (e.g. after a firehose event touched its device records). */
+  forget(did: string): void;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  let diff = 0;
+  for (let i = 0; i < a.byteLength; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * The Authentication Service of docs/protocol.md. Positive results are cached for `ttlMs`;
+ * failures are never cached, so a fixed network or a re-published record is seen at once.
+ */
+export function createAuthenticationService(deps: {
+  prover: RecordProver;
+  clock: Clock;
+  ttlMs?: number;
+}): AuthenticationService {
+  const ttlMs = deps.ttlMs ?? 10 * 60_000;
+  const cache = new Map<string, { device: VerifiedDevice; expiresAt: number }>();
+  const inFlight = new Map<string, Promise<VerifiedDevice>>();
+
+  async function check(ref: DeviceRef, uri: string, key: Uint8Array): Promise<VerifiedDevice> {
+    const proven = await deps.prover.proveRecord(ref.did, DEVICE_COLLECTION, ref.rkey);
+    if (!proven) throw new AtmError('UnknownDevice', 'no such device record in the repo', { uri });
+    const record = parseRecord(DEVICE, proven.json, uri);
+    if (!sameBytes(record.signatureKey, key)) {
+      throw new AtmError('KeyMismatch', 'leaf signature key differs from the device record', { uri });
+    }
+    return { ...ref, uri, record, cid: proven.cid };
+  }
+
+  return {
+    async verify(identity, signaturePublicKey) {
+      const ref = parseDeviceUri(identity);
+      const uri = `at://${ref.did}/${DEVICE_COLLECTION}/${ref.rkey}`;
+      const cacheKey = `${uri}|${hex(signaturePublicKey)}`;
+      const hit = cache.get(cacheKey);
+      if (hit && hit.expiresAt > deps.clock.now()) return hit.device;
+      cache.delete(cacheKey);
+      let pending = inFlight.get(cacheKey);
+      if (!pending) {
+        pending = check(ref, uri, signaturePublicKey).finally(() => inFlight.delete(cacheKey));
+        inFlight.set(cacheKey, pending);
+      }
+      const device = await pending;
+      cache.set(cacheKey, { device, expiresAt: deps.clock.now() + ttlMs });
+      return device;
+    },
+    forget(did) {
+      for (const key of cache.keys()) {
+        if (key.startsWith(`at://${did}/`)) cache.delete(key);
+      }
+    },
+  };
+}
