@@ -23,16 +23,31 @@ export type AtmErrorCode =
   | 'InvalidCredential'
   | 'UnknownDevice'
   | 'KeyMismatch'
-  | 'ProofInvalid';
+  | 'ProofInvalid'
+  // MLS layer (src/mls/errors.ts documents each)
+  | 'MlsDecode'
+  | 'UnexpectedMessage'
+  | 'WrongGroup'
+  | 'StaleEpoch'
+  | 'FutureEpoch'
+  | 'UntrustedCredential'
+  | 'KeyPackageExpired'
+  | 'UnsupportedCipherSuite'
+  | 'NotMember'
+  | 'WelcomeNotForUs'
+  | 'MlsRejected'
+  | 'InvalidInput';
 
 export class AtmError extends Error {
-  override readonly name = 'AtmError';
+  override readonly name: string = 'AtmError';
   constructor(
     readonly code: AtmErrorCode,
     message: string,
+    /** Describes the offending value; never secrets or plaintext. */
     readonly context: Record<string, unknown> = {},
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 

@@ -1,0 +1,303 @@
+import {
+  createCommit,
+  createGroup as tsCreateGroup,
+  emptyPskIndex,
+  processPrivateMessage,
+  type KeyPackage,
+  type PrivateKeyPackage,
+  type PrivateMessage,
+  type Proposal,
+  type ProposalWithSender,
+  type RatchetTree,
+} from 'ts-mls';
+import { findLeafIndex } from 'ts-mls/ratchetTree.js';
+import { credentialIdentity } from './credential';
+import { runMls, settle, type GroupState, type MlsContext } from './context';
+import { MlsLayerError } from './errors';
+import { validateKeyPackage } from './keyPackage';
+import {
+  decodePrivateMessage,
+  encodePrivateMessage,
+  encodeRatchetTreeBytes,
+  encodeWelcomeMessage,
+} from './messageCodec';
+import { CIPHER_SUITE_NAME } from './suite';
+
+/** A member of the group: who sits at a leaf of the ratchet tree (RFC 9420 §7.8). */
+export interface Member {
+  leafIndex: number;
+  /** The device record AT-URI from the leaf's basic credential. */
+  identity: string;
+  signaturePublicKey: Uint8Array;
+}
+
+export const GROUP_ID_LENGTH = 32;
+
+export interface CreateGroupParams {
+  /** The creator's own KeyPackage and its private keys (consumed: do not publish it). */
+  keyPackage: KeyPackage;
+  privateKeyPackage: PrivateKeyPackage;
+  /** 32 bytes; random by default. */
+  groupId?: Uint8Array;
+}
+
+/** A one-member group at epoch 0 (RFC 9420 §11). */
+export async function createGroup(ctx: MlsContext, params: CreateGroupParams): Promise<GroupState> {
+  const groupId = params.groupId?.slice() ?? ctx.suite.impl.rng.randomBytes(GROUP_ID_LENGTH);
+  if (groupId.length !== GROUP_ID_LENGTH) {
+    throw new MlsLayerError('InvalidInput', 'group id must be 32 bytes', { length: groupId.length });
+  }
+  if (params.keyPackage.cipherSuite !== CIPHER_SUITE_NAME) {
+    throw new MlsLayerError('UnsupportedCipherSuite', 'own key package is not for cipher suite 1', {
+      cipherSuite: params.keyPackage.cipherSuite,
+    });
+  }
+  if (credentialIdentity(params.keyPackage.leafNode.credential) === undefined) {
+    throw new MlsLayerError('InvalidInput', 'own credential is not a device AT-URI');
+  }
+  const state = await runMls(ctx, 'createGroup', (config) =>
+    tsCreateGroup(groupId, params.keyPackage, params.privateKeyPackage, [], ctx.suite.impl, config),
+  );
+  return settle(ctx, state);
+}
+
+export function groupId(state: GroupState): Uint8Array {
+  return state.groupContext.groupId.slice();
+}
+
+export function epoch(state: GroupState): bigint {
+  return state.groupContext.epoch;
+}
+
+export function ownLeafIndex(state: GroupState): number {
+  return state.privatePath.leafIndex;
+}
+
+/** False once a commit removed this member: it can read old epochs but not send or follow. */
+export function isActive(state: GroupState): boolean {
+  return state.groupActiveState.kind === 'active';
+}
+
+/** Every member of the current epoch, by leaf index. */
+export function members(state: GroupState): Member[] {
+  const result: Member[] = [];
+  for (let nodeIndex = 0; nodeIndex < state.ratchetTree.length; nodeIndex += 2) {
+    if (state.ratchetTree[nodeIndex]?.nodeType === 'leaf') result.push(memberAt(state.ratchetTree, nodeIndex / 2));
+  }
+  return result;
+}
+
+/** The member at a leaf of a given epoch's tree; NotMember for a blank or absent leaf. */
+export function memberAt(tree: RatchetTree, leafIndex: number): Member {
+  const node = tree[leafIndex * 2];
+  if (!Number.isInteger(leafIndex) || leafIndex < 0 || node === undefined || node.nodeType !== 'leaf') {
+    throw new MlsLayerError('NotMember', 'no member at this leaf', { leafIndex });
+  }
+  const identity = credentialIdentity(node.leaf.credential);
+  // Unreachable for trees built through this module: our AS refuses anything else.
+  if (identity === undefined) {
+    throw new MlsLayerError('UntrustedCredential', 'leaf credential is not a device AT-URI', { leafIndex });
+  }
+  return { leafIndex, identity, signaturePublicKey: node.leaf.signaturePublicKey.slice() };
+}
+
+export interface CommitResult {
+  newState: GroupState;
+  /** MLSMessage (PrivateMessage) to send to the current members. */
+  commit: Uint8Array;
+  /** Secrets ts-mls retired; zero them once the new epoch is final (they are shared with `state`). */
+  consumed: Uint8Array[];
+}
+
+export interface AddMembersResult extends CommitResult {
+  /** MLSMessage (Welcome) for the added members. */
+  welcome: Uint8Array;
+  /** The new epoch's ratchet tree, which the Welcome does not carry. */
+  ratchetTree: Uint8Array;
+  added: Member[];
+}
+
+/**
+ * Commits Add proposals for the given KeyPackages (RFC 9420 §12.1.1). Each package is validated
+ * first (suite, lifetime by ctx.clock, signatures, our AS).
+ */
+export async function addMembers(ctx: MlsContext, state: GroupState, keyPackages: KeyPackage[]): Promise<AddMembersResult> {
+  requireActive(state);
+  if (keyPackages.length === 0) throw new MlsLayerError('InvalidInput', 'no key packages to add');
+  for (const keyPackage of keyPackages) await validateKeyPackage(ctx, keyPackage);
+  const proposals: Proposal[] = keyPackages.map((keyPackage) => ({ proposalType: 'add', add: { keyPackage } }));
+  const result = await commit(ctx, state, proposals, 'addMembers');
+  if (result.welcome === undefined) throw new MlsLayerError('MlsRejected', 'addMembers: ts-mls produced no Welcome');
+  const tree = result.newState.ratchetTree;
+  const added = keyPackages.map((keyPackage) => {
+    const leafIndex = findLeafIndex(tree, keyPackage.leafNode);
+    if (leafIndex === undefined) throw new MlsLayerError('MlsRejected', 'addMembers: added leaf not in tree');
+    return memberAt(tree, leafIndex);
+  });
+  return {
+    newState: result.newState,
+    commit: result.commit,
+    consumed: result.consumed,
+    welcome: encodeWelcomeMessage(result.welcome),
+    ratchetTree: encodeRatchetTreeBytes(tree),
+    added,
+  };
+}
+
+export interface RemoveMembersResult extends CommitResult {
+  removed: Member[];
+}
+
+/** Commits Remove proposals (RFC 9420 §12.1.3); the commit's UpdatePath locks the removed out. */
+export async function removeMembers(ctx: MlsContext, state: GroupState, leafIndices: number[]): Promise<RemoveMembersResult> {
+  requireActive(state);
+  if (leafIndices.length === 0) throw new MlsLayerError('InvalidInput', 'no members to remove');
+  if (new Set(leafIndices).size !== leafIndices.length) {
+    throw new MlsLayerError('InvalidInput', 'a member is named twice', { leafIndices });
+  }
+  if (leafIndices.includes(ownLeafIndex(state))) {
+    throw new MlsLayerError('InvalidInput', 'a member cannot remove itself by commit', { leafIndex: ownLeafIndex(state) });
+  }
+  const removed = leafIndices.map((leafIndex) => memberAt(state.ratchetTree, leafIndex));
+  const proposals: Proposal[] = leafIndices.map((removedLeaf) => ({ proposalType: 'remove', remove: { removed: removedLeaf } }));
+  const result = await commit(ctx, state, proposals, 'removeMembers');
+  return { newState: result.newState, commit: result.commit, consumed: result.consumed, removed };
+}
+
+/** An empty commit, which carries an UpdatePath (RFC 9420 §12.4): fresh keys for our path. */
+export async function selfUpdate(ctx: MlsContext, state: GroupState): Promise<CommitResult> {
+  requireActive(state);
+  const result = await commit(ctx, state, [], 'selfUpdate');
+  return { newState: result.newState, commit: result.commit, consumed: result.consumed };
+}
+
+async function commit(ctx: MlsContext, state: GroupState, proposals: Proposal[], operation: string) {
+  const result = await runMls(ctx, operation, (config) =>
+    createCommit(
+      { state: { ...state, clientConfig: config }, cipherSuite: ctx.suite.impl, pskIndex: emptyPskIndex },
+      { extraProposals: proposals, ratchetTreeExtension: false, wireAsPublicMessage: false },
+    ),
+  );
+  if (result.commit.wireformat !== 'mls_private_message') {
+    throw new MlsLayerError('MlsRejected', `${operation}: commit was not a PrivateMessage`);
+  }
+  return {
+    newState: settle(ctx, result.newState),
+    commit: encodePrivateMessage(result.commit.privateMessage),
+    welcome: result.welcome,
+    consumed: result.consumed,
+  };
+}
+
+export interface ProcessCommitResult {
+  newState: GroupState;
+  /** The authenticated committer, as it was in the previous epoch's tree. */
+  committer: Member;
+  added: Member[];
+  removed: Member[];
+  /** This commit removed us: `newState` can still read past epochs but is no longer active. */
+  removedSelf: boolean;
+  consumed: Uint8Array[];
+}
+
+/**
+ * Applies a commit received from another member (RFC 9420 §12.4.2). Protocol v1 commits carry
+ * Add and Remove proposals by value or none at all; anything else (PSK, ReInit, external init,
+ * GroupContextExtensions, proposals by reference) is refused.
+ */
+export async function processCommit(ctx: MlsContext, state: GroupState, message: Uint8Array): Promise<ProcessCommitResult> {
+  const pm = routePrivateMessage(state, message, 'commit');
+  let seen: { senderLeafIndex: number | undefined; proposals: ProposalWithSender[] } | undefined;
+  const result = await runMls(ctx, 'processCommit', (config) =>
+    processPrivateMessage({ ...state, clientConfig: config }, pm, emptyPskIndex, ctx.suite.impl, (incoming) => {
+      if (incoming.kind !== 'commit') return 'reject';
+      seen = { senderLeafIndex: incoming.senderLeafIndex, proposals: incoming.proposals };
+      const supported = incoming.proposals.every(
+        (p) => p.proposal.proposalType === 'add' || p.proposal.proposalType === 'remove',
+      );
+      return supported ? 'accept' : 'reject';
+    }),
+  );
+  if (result.kind !== 'newState' || seen === undefined) {
+    throw new MlsLayerError('UnexpectedMessage', 'processCommit: not a commit');
+  }
+  if (result.actionTaken === 'reject') {
+    throw new MlsLayerError('MlsRejected', 'processCommit: commit carries proposals protocol v1 does not use', {
+      kind: 'UnsupportedProposal',
+      proposalTypes: seen.proposals.map((p) => p.proposal.proposalType),
+    });
+  }
+  if (seen.senderLeafIndex === undefined) {
+    throw new MlsLayerError('MlsRejected', 'processCommit: committer is not a member', { kind: 'NonMemberCommit' });
+  }
+  const newState = settle(ctx, result.newState);
+  const removed: Member[] = [];
+  const added: Member[] = [];
+  for (const { proposal } of seen.proposals) {
+    if (proposal.proposalType === 'remove') removed.push(memberAt(state.ratchetTree, proposal.remove.removed));
+    if (proposal.proposalType === 'add') {
+      const leafIndex = findLeafIndex(newState.ratchetTree, proposal.add.keyPackage.leafNode);
+      if (leafIndex !== undefined) added.push(memberAt(newState.ratchetTree, leafIndex));
+    }
+  }
+  return {
+    newState,
+    committer: memberAt(state.ratchetTree, seen.senderLeafIndex),
+    added,
+    removed,
+    removedSelf: newState.groupActiveState.kind === 'removedFromGroup',
+    consumed: result.consumed,
+  };
+}
+
+/**
+ * Decodes a group message and checks what the clear framing says before any key is touched:
+ * our group, an epoch we hold keys for, the expected content type. ts-mls does not route by group
+ * id, and for a future epoch it would try the current keys and fail with a generic error.
+ */
+export function routePrivateMessage(
+  state: GroupState,
+  message: Uint8Array,
+  expected: 'commit' | 'application',
+): PrivateMessage {
+  const pm = decodePrivateMessage(message);
+  if (!bytesEqual(pm.groupId, state.groupContext.groupId)) {
+    throw new MlsLayerError('WrongGroup', 'message is for another group', { epoch: pm.epoch });
+  }
+  if (pm.contentType !== expected) {
+    throw new MlsLayerError('UnexpectedMessage', `expected ${expected}, got ${pm.contentType}`, {
+      expected,
+      actual: pm.contentType,
+    });
+  }
+  const current = state.groupContext.epoch;
+  const removed = state.groupActiveState.kind === 'removedFromGroup';
+  if (expected === 'commit' && removed) {
+    throw new MlsLayerError('NotMember', 'removed from this group', { epoch: pm.epoch, currentEpoch: current });
+  }
+  if (pm.epoch > current) {
+    if (removed) throw new MlsLayerError('NotMember', 'removed from this group', { epoch: pm.epoch, currentEpoch: current });
+    throw new MlsLayerError('FutureEpoch', 'message is from a later epoch', { epoch: pm.epoch, currentEpoch: current });
+  }
+  if (pm.epoch < current && (expected === 'commit' || !state.historicalReceiverData.has(pm.epoch))) {
+    throw new MlsLayerError('StaleEpoch', 'message is from an epoch whose keys are gone', {
+      epoch: pm.epoch,
+      currentEpoch: current,
+    });
+  }
+  return pm;
+}
+
+function requireActive(state: GroupState): void {
+  if (state.groupActiveState.kind !== 'active') {
+    throw new MlsLayerError('NotMember', 'this member can no longer send to the group', {
+      state: state.groupActiveState.kind,
+    });
+  }
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
