@@ -1,0 +1,258 @@
+import { TID } from '@atproto/common-web';
+
+// The chat stand-in's memory: conversations, messages and per-viewer logs. Pure bookkeeping, no
+// I/O and no lexicon shapes (chat-views.ts renders those), so the rules are easy to read here.
+
+export type ConvoKind = 'direct' | 'group';
+export type ConvoStatus = 'request' | 'accepted';
+export type MemberRole = 'owner' | 'standard';
+
+export interface StoredMessage {
+  id: string;
+  rev: string;
+  convoId: string;
+  sender: string;
+  text: string;
+  /** Passed through as received; the lexicon validated them on the way in. */
+  facets?: unknown[];
+  sentAt: string;
+}
+
+export interface MemberState {
+  role: MemberRole;
+  /** Bluesky puts a new convo in the recipients' request inbox until they accept or reply. */
+  status: ConvoStatus;
+  /** For a direct convo leaving only hides it from the leaver's listings (the lexicon says so). */
+  left: boolean;
+  muted: boolean;
+  lastReadRev?: string;
+}
+
+export interface Convo {
+  id: string;
+  kind: ConvoKind;
+  name?: string;
+  createdAt: string;
+  /** DIDs in the order they joined; for a direct convo this list never changes. */
+  members: string[];
+  state: Map<string, MemberState>;
+  rev: string;
+  /** Ascending by rev. */
+  messages: StoredMessage[];
+}
+
+export type LogKind = 'beginConvo' | 'acceptConvo' | 'leaveConvo' | 'createMessage';
+
+/** One log event as one viewer sees it (events are fanned out to each viewer on write). */
+export interface LogEntry {
+  viewer: string;
+  kind: LogKind;
+  rev: string;
+  convoId: string;
+  messageId?: string;
+}
+
+export type ChatStateErrorCode = 'ConvoNotFound' | 'NotMember' | 'InvalidMembers';
+
+export class ChatStateError extends Error {
+  override readonly name = 'ChatStateError';
+  constructor(
+    readonly code: ChatStateErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface Page<T> {
+  items: T[];
+  cursor?: string;
+}
+
+export class ChatState {
+  private readonly convos = new Map<string, Convo>();
+  /** Direct convos by their sorted member set, so getConvoForMembers is idempotent. */
+  private readonly directByMembers = new Map<string, string>();
+  private readonly logs: LogEntry[] = [];
+  private lastRev: string | undefined;
+
+  /** Revs are TIDs from one monotonic clock: they sort as strings, which getLog cursors rely on. */
+  private nextRev(): string {
+    this.lastRev = TID.nextStr(this.lastRev);
+    return this.lastRev;
+  }
+
+  findDirect(members: readonly string[]): Convo | undefined {
+    const id = this.directByMembers.get(memberKey(members));
+    return id === undefined ? undefined : this.convos.get(id);
+  }
+
+  createConvo(opts: { kind: ConvoKind; owner: string; members: readonly string[]; name?: string }): Convo {
+    const members = [...new Set([opts.owner, ...opts.members])];
+    if (members.length < 2) {
+      throw new ChatStateError('InvalidMembers', 'A conversation needs at least two members');
+    }
+    const rev = this.nextRev();
+    const convo: Convo = {
+      id: TID.nextStr(),
+      kind: opts.kind,
+      createdAt: new Date().toISOString(),
+      members,
+      state: new Map(
+        members.map((did) => [
+          did,
+          {
+            role: did === opts.owner && opts.kind === 'group' ? 'owner' : 'standard',
+            status: did === opts.owner ? 'accepted' : 'request',
+            left: false,
+            muted: false,
+          },
+        ]),
+      ),
+      rev,
+      messages: [],
+    };
+    if (opts.name !== undefined) convo.name = opts.name;
+    this.convos.set(convo.id, convo);
+    if (opts.kind === 'direct') this.directByMembers.set(memberKey(members), convo.id);
+    for (const viewer of members) this.log({ viewer, kind: 'beginConvo', rev, convoId: convo.id });
+    return convo;
+  }
+
+  /** The convo, if `viewer` may see it. Group members who left lose access; direct ones do not. */
+  convoFor(id: string, viewer: string): Convo {
+    const convo = this.convos.get(id);
+    if (!convo) throw new ChatStateError('ConvoNotFound', `Convo not found: ${id}`);
+    const member = convo.state.get(viewer);
+    if (!member || (convo.kind === 'group' && member.left)) {
+      throw new ChatStateError('NotMember', 'Requester is not a member of this convo');
+    }
+    return convo;
+  }
+
+  sendMessage(convo: Convo, sender: string, input: { text: string; facets?: unknown[] }): StoredMessage {
+    const rev = this.nextRev();
+    const message: StoredMessage = {
+      id: TID.nextStr(),
+      rev,
+      convoId: convo.id,
+      sender,
+      text: input.text,
+      sentAt: new Date().toISOString(),
+    };
+    if (input.facets !== undefined) message.facets = input.facets;
+    convo.messages.push(message);
+    convo.rev = rev;
+    const senderState = this.member(convo, sender);
+    // Replying accepts a request, and a direct convo someone left comes back when it is used.
+    senderState.status = 'accepted';
+    senderState.lastReadRev = rev;
+    for (const [viewer, state] of convo.state) {
+      if (convo.kind === 'direct') state.left = false;
+      if (!state.left) this.log({ viewer, kind: 'createMessage', rev, convoId: convo.id, messageId: message.id });
+    }
+    return message;
+  }
+
+  /** Returns the new rev, or undefined if the viewer had already accepted (as the lexicon says). */
+  accept(convo: Convo, viewer: string): string | undefined {
+    const state = this.member(convo, viewer);
+    if (state.status === 'accepted') return undefined;
+    state.status = 'accepted';
+    const rev = this.nextRev();
+    this.log({ viewer, kind: 'acceptConvo', rev, convoId: convo.id });
+    return rev;
+  }
+
+  leave(convo: Convo, viewer: string): string {
+    this.member(convo, viewer).left = true;
+    const rev = this.nextRev();
+    this.log({ viewer, kind: 'leaveConvo', rev, convoId: convo.id });
+    return rev;
+  }
+
+  markRead(convo: Convo, viewer: string, messageId?: string): void {
+    const upTo = messageId === undefined ? convo.messages.at(-1) : convo.messages.find((m) => m.id === messageId);
+    if (upTo) this.member(convo, viewer).lastReadRev = upTo.rev;
+  }
+
+  unreadCount(convo: Convo, viewer: string): number {
+    const lastRead = this.member(convo, viewer).lastReadRev ?? '';
+    return convo.messages.filter((m) => m.sender !== viewer && m.rev > lastRead).length;
+  }
+
+  memberState(convo: Convo, viewer: string): MemberState {
+    return this.member(convo, viewer);
+  }
+
+  /** The viewer's visible convos, most recently active first; the cursor is the last convo's rev. */
+  listConvos(
+    viewer: string,
+    opts: { limit: number; cursor?: string; status?: string; kind?: string; unreadOnly?: boolean },
+  ): Page<Convo> {
+    const matching = [...this.convos.values()]
+      .filter((c) => {
+        const state = c.state.get(viewer);
+        if (!state || state.left) return false;
+        if (opts.status !== undefined && state.status !== opts.status) return false;
+        if (opts.kind !== undefined && c.kind !== opts.kind) return false;
+        if (opts.unreadOnly && this.unreadCount(c, viewer) === 0) return false;
+        return opts.cursor === undefined || c.rev < opts.cursor;
+      })
+      .sort((a, b) => compareDesc(a.rev, b.rev));
+    return page(matching, opts.limit, (c) => c.rev);
+  }
+
+  /** Newest first, as Bluesky returns them; the cursor is the oldest returned message's rev. */
+  messages(convo: Convo, opts: { limit: number; cursor?: string }): Page<StoredMessage> {
+    const older = convo.messages.filter((m) => opts.cursor === undefined || m.rev < opts.cursor).reverse();
+    return page(older, opts.limit, (m) => m.rev);
+  }
+
+  /**
+   * The viewer's events after `cursor` (all of them without one), oldest first. The returned
+   * cursor is the rev of the last event returned, or the given cursor when nothing is new, so a
+   * poller can always pass back what it got.
+   */
+  logsFor(viewer: string, opts: { cursor?: string; limit: number }): Page<LogEntry> {
+    const items = this.logs
+      .filter((e) => e.viewer === viewer && (opts.cursor === undefined || e.rev > opts.cursor))
+      .slice(0, opts.limit);
+    const cursor = items.at(-1)?.rev ?? opts.cursor;
+    return cursor === undefined ? { items } : { items, cursor };
+  }
+
+  findMessage(convoId: string, messageId: string): StoredMessage | undefined {
+    return this.convos.get(convoId)?.messages.find((m) => m.id === messageId);
+  }
+
+  /** Every message text the service holds, for tests asserting that no plaintext reaches it. */
+  messageTexts(): string[] {
+    return [...this.convos.values()].flatMap((c) => c.messages.map((m) => m.text));
+  }
+
+  private member(convo: Convo, did: string): MemberState {
+    const state = convo.state.get(did);
+    if (!state) throw new ChatStateError('NotMember', 'Requester is not a member of this convo');
+    return state;
+  }
+
+  private log(entry: LogEntry): void {
+    this.logs.push(entry);
+  }
+}
+
+function memberKey(members: readonly string[]): string {
+  return [...new Set(members)].sort().join(' ');
+}
+
+function compareDesc(a: string, b: string): number {
+  return a < b ? 1 : a > b ? -1 : 0;
+}
+
+function page<T>(sorted: T[], limit: number, cursorOf: (item: T) => string): Page<T> {
+  const items = sorted.slice(0, limit);
+  const last = items.at(-1);
+  // Only hand out a cursor when there may be more, so clients stop paging on their own.
+  return sorted.length > limit && last !== undefined ? { items, cursor: cursorOf(last) } : { items };
+}
