@@ -39,6 +39,20 @@ function didDocumentUrl(did: string, plcUrl: string): string {
 }
 
 /**
+ * The legacy `EcdsaSecp256k1VerificationKey2019` form (still served by PLC servers) carries an
+ * uncompressed SEC1 point; atcute's Node verifier only imports the compressed form. This is an
+ * encoding change (0x04‖X‖Y → 0x02|0x03‖X), not arithmetic.
+ */
+function compressSecp256k1(key: FoundPublicKey): FoundPublicKey {
+  const bytes = key.publicKeyBytes;
+  if (key.type !== 'secp256k1' || bytes.length !== 65 || bytes[0] !== 0x04) return key;
+  const compressed = new Uint8Array(33);
+  compressed[0] = (bytes[64]! & 1) === 1 ? 0x03 : 0x02;
+  compressed.set(bytes.subarray(1, 33), 1);
+  return { ...key, publicKeyBytes: compressed };
+}
+
+/**
  * Resolves DIDs to their signing key and PDS. The document is validated against the DID
  * document schema and must name the DID we asked for, so a directory cannot answer for
  * another identity.
@@ -73,7 +87,7 @@ export function createIdentityResolver(options: { plcUrl: string; fetch?: FetchL
       }
       let signingKey: FoundPublicKey;
       try {
-        signingKey = getPublicKeyFromDidController(material);
+        signingKey = compressSecp256k1(getPublicKeyFromDidController(material));
       } catch {
         throw new AtmError('InvalidDidDocument', 'unsupported #atproto key', { did });
       }

@@ -60,7 +60,7 @@ export {
   type ProcessCommitResult,
   type RemoveMembersResult,
 } from './group';
-export { joinGroup, type JoinGroupParams } from './welcome';
+export { joinGroup, welcomeRecipients, type JoinGroupParams } from './welcome';
 export {
   decryptApplicationMessage,
   encryptApplicationMessage,

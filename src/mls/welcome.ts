@@ -45,3 +45,8 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
+/** The KeyPackageRefs a Welcome holds secrets for: how a device finds which of its packages to use. */
+export function welcomeRecipients(welcomeBytes: Uint8Array): Uint8Array[] {
+  return decodeWelcomeMessage(welcomeBytes).secrets.map((s) => s.newMember.slice());
+}

@@ -11,6 +11,10 @@ export const DEVICE = lexicons.org.atmessaging.device;
 export const KEY_PACKAGE = lexicons.org.atmessaging.keyPackage;
 export const EVENT = lexicons.org.atmessaging.event;
 
+export const DEVICE_COLLECTION_NSID = 'org.atmessaging.device';
+export const KEY_PACKAGE_COLLECTION_NSID = 'org.atmessaging.keyPackage';
+export const EVENT_COLLECTION_NSID = 'org.atmessaging.event';
+
 export type DeviceRecord = lexicons.org.atmessaging.device.Main;
 export type KeyPackageRecord = lexicons.org.atmessaging.keyPackage.Main;
 export type EventRecord = lexicons.org.atmessaging.event.Main;

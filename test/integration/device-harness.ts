@@ -1,0 +1,56 @@
+import 'fake-indexeddb/auto';
+import type { AtpAgent } from '@atproto/api';
+import { createIdentityResolver } from '../../src/atproto/identity';
+import { createRecordProver } from '../../src/atproto/record-proof';
+import { agentOwnRepo, publicRepos } from '../../src/atproto/repos';
+import { createAuthenticationService, type AuthenticationService } from '../../src/engine/authentication-service';
+import { ensureDevice } from '../../src/engine/device-registration';
+import { replenishKeyPackages, type PoolPolicy } from '../../src/engine/key-package-pool';
+import { mlsAuthService } from '../../src/engine/mls-auth';
+import type { Clock, KeyPackageStore, LocalDevice, OwnRepo, PublicRepos } from '../../src/engine/ports';
+import { newTid } from '../../src/engine/tid';
+import { createSuite, type MlsContext, type MlsSuite } from '../../src/mls';
+import { openAtmDb } from '../../src/store/db';
+import { idbDeviceStore, idbKeyPackageStore } from '../../src/store/device-store';
+
+/**
+ * One simulated browser profile: its own IndexedDB (fake-indexeddb, real IDB semantics), its own
+ * MLS suite, and the real shell pieces (session repo writes, public reads, CAR-verified AS)
+ * talking to the real local PDS and PLC.
+ */
+export interface TestDevice {
+  name: string;
+  device: LocalDevice;
+  repo: OwnRepo;
+  publicRepos: PublicRepos;
+  keyPackages: KeyPackageStore;
+  as: AuthenticationService;
+  mls: MlsContext;
+}
+
+export const clock: Clock = { now: () => Date.now() };
+
+let suite: Promise<MlsSuite> | undefined;
+
+export function shell(plcUrl: string) {
+  const identity = createIdentityResolver({ plcUrl });
+  const as = createAuthenticationService({ prover: createRecordProver({ identity }), clock });
+  return { identity, as, publicRepos: publicRepos({ identity }) };
+}
+
+export async function startDevice(
+  name: string,
+  agent: AtpAgent,
+  did: string,
+  plcUrl: string,
+  policy?: PoolPolicy,
+): Promise<TestDevice> {
+  const db = await openAtmDb(`atm-${name}-${newTid()}`);
+  const { as, publicRepos: reader } = shell(plcUrl);
+  const mls: MlsContext = { suite: await (suite ??= createSuite()), auth: mlsAuthService(as), clock };
+  const repo = agentOwnRepo(agent, did);
+  const keyPackages = idbKeyPackageStore(db);
+  const device = await ensureDevice({ repo, devices: idbDeviceStore(db), suite: mls.suite, clock, newTid });
+  await replenishKeyPackages({ repo, publicRepos: reader, keyPackages, device, mls, newTid, policy });
+  return { name, device, repo, publicRepos: reader, keyPackages, as, mls };
+}
