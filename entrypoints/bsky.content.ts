@@ -32,12 +32,20 @@ export default defineContentScript({
     };
     // The Navigation API reports a route before the URL commits: look again a tick later.
     ctx.addEventListener(window, 'wxt:locationchange', () => ctx.setTimeout(schedule, 0));
+    // Attributes too: bsky.app can show a kept screen again by restyling it, adding no nodes.
     const observer = new MutationObserver(schedule);
-    observer.observe(document.body, { childList: true, subtree: true });
+    observer.observe(document.body, {
+      childList: true,
+      subtree: true,
+      attributes: true,
+      attributeFilter: ['style', 'class', 'hidden', 'aria-hidden'],
+    });
+    const stopEvents = rpc.onEvent((event) => watcher.showStatus(event.data));
     ctx.addEventListener(document, 'visibilitychange', () => {
       if (document.visibilityState === 'visible') void watcher.refresh();
     });
     ctx.onInvalidated(() => {
+      stopEvents();
       observer.disconnect();
       watcher.stop();
       rpc.close();

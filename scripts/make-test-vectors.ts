@@ -20,7 +20,7 @@ const deviceRecord = DEVICE.$build({
 const notBefore = Date.parse('2026-11-25T00:00:00Z');
 const notAfter = Date.parse('2036-11-25T00:00:00Z');
 const kp = await generateKeyPackage(
-  { suite, auth: async () => true, clock: { now: () => notBefore } },
+  { suite, clock: { now: () => notBefore } },
   {
     identity: uri,
     signatureKeyPair: { publicKey: device.signaturePublicKey, signKey: device.signaturePkcs8 },

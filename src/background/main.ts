@@ -1,5 +1,5 @@
 import { browser } from 'wxt/browser';
-import { servePort } from '../rpc/server';
+import { createPortHub, servePort } from '../rpc/server';
 import { originOf } from '../rpc/sender';
 import { openAtmDb } from '../store/db';
 import { idbConvoSettings } from '../store/convo-settings';
@@ -12,7 +12,9 @@ import type { ConvoSettingsStore } from '../engine/ports';
  */
 export function startBackground(): void {
   let settings: Promise<ConvoSettingsStore> | undefined;
+  const hub = createPortHub();
   const handlers = createHandlers({
+    notifyConvoStatus: (status) => hub.broadcast('convo.status', status),
     version: browser.runtime.getManifest().version,
     startedAt: Date.now(),
     clock: { now: () => Date.now() },
@@ -30,6 +32,6 @@ export function startBackground(): void {
     origin: originOf(browser.runtime.getURL('/'))!,
   };
   browser.runtime.onConnect.addListener((port) => {
-    servePort(port, handlers, self);
+    servePort(port, handlers, self, hub);
   });
 }

@@ -68,6 +68,10 @@ export function createConvoWatcher(deps: WatcherDeps) {
 
   return {
     reconcile,
+    /** A status the background pushed: shown if it is about the mounted conversation. */
+    showStatus(status: ConvoStatus) {
+      if (mounted && mounted.mount.convoId === status.convoId) mounted.mount.showStatus(status);
+    },
     refresh: () => (mounted ? refreshStatus(mounted.mount) : Promise.resolve()),
     current: () => mounted?.mount,
     stop: unmount,

@@ -1,10 +1,12 @@
 import { AtmError } from '../errors';
 import type { Method, Params, Result } from './methods';
 import type { PortLike } from './port';
-import { parseResponse, RPC_PORT_NAME } from './wire';
+import { parseEvent, parseResponse, RPC_PORT_NAME, type RpcEvent } from './wire';
 
 export interface RpcClient {
   call<M extends Method>(method: M, params: Params<M>): Promise<Result<M>>;
+  /** Events the background pushes while this client's port is open. */
+  onEvent(listener: (event: RpcEvent) => void): () => void;
   close(): void;
 }
 
@@ -27,6 +29,7 @@ export function createRpcClient(
   let port: PortLike | undefined;
   let nextId = 1;
   const pending = new Map<number, Pending>();
+  const listeners = new Set<(event: RpcEvent) => void>();
 
   function failAll(error: AtmError) {
     for (const [id, p] of pending) {
@@ -40,6 +43,11 @@ export function createRpcClient(
     if (port) return port;
     const opened = connect(RPC_PORT_NAME);
     opened.onMessage.addListener((message) => {
+      const event = parseEvent(message);
+      if (event) {
+        for (const listener of listeners) listener(event);
+        return;
+      }
       const response = parseResponse(message);
       if (!response) return;
       const p = pending.get(response.id);
@@ -76,7 +84,12 @@ export function createRpcClient(
         }
       });
     },
+    onEvent(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     close() {
+      listeners.clear();
       const p = port;
       port = undefined;
       failAll(new AtmError('Disconnected', 'client closed'));

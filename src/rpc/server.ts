@@ -2,7 +2,15 @@ import { AtmError } from '../errors';
 import { METHODS, isMethod, type Caller, type Method, type Params, type Result } from './methods';
 import type { PortLike } from './port';
 import { classifySender, type ExtensionSelf } from './sender';
-import { errorResponse, parseRequest, RPC_PORT_NAME, type RpcResponse } from './wire';
+import {
+  errorResponse,
+  parseRequest,
+  RPC_PORT_NAME,
+  type RpcEvent,
+  type RpcEventName,
+  type RpcEvents,
+  type RpcResponse,
+} from './wire';
 
 export interface CallContext {
   caller: Caller;
@@ -52,11 +60,36 @@ export async function dispatch(
   }
 }
 
+/** The connected ports, so the background can push state changes to every open page. */
+export interface PortHub {
+  add(port: PortLike): void;
+  remove(port: PortLike): void;
+  broadcast<E extends RpcEventName>(event: E, data: RpcEvents[E]): void;
+}
+
+export function createPortHub(): PortHub {
+  const ports = new Set<PortLike>();
+  return {
+    add: (port) => void ports.add(port),
+    remove: (port) => void ports.delete(port),
+    broadcast(event, data) {
+      const message: RpcEvent = { rpc: 1, event, data };
+      for (const port of ports) {
+        try {
+          port.postMessage(message);
+        } catch {
+          ports.delete(port); // disconnected meanwhile
+        }
+      }
+    },
+  };
+}
+
 /**
  * Serves RPC on a port the browser just connected. Ports from unknown senders are closed
  * before any of their messages is read.
  */
-export function servePort(port: PortLike, handlers: RpcHandlers, self: ExtensionSelf): boolean {
+export function servePort(port: PortLike, handlers: RpcHandlers, self: ExtensionSelf, hub?: PortHub): boolean {
   if (port.name !== RPC_PORT_NAME) return false;
   const caller = classifySender(port.sender, self);
   if (!caller) {
@@ -64,8 +97,10 @@ export function servePort(port: PortLike, handlers: RpcHandlers, self: Extension
     return false;
   }
   let open = true;
+  hub?.add(port);
   port.onDisconnect.addListener(() => {
     open = false;
+    hub?.remove(port);
   });
   port.onMessage.addListener((message) => {
     void dispatch(handlers, caller, message).then((response) => {

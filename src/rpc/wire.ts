@@ -1,4 +1,5 @@
 import { AtmError, type AtmErrorCode } from '../errors';
+import type { ConvoStatus } from './methods';
 
 /** One port carries many calls; `id` pairs a response with its request. */
 export const RPC_PORT_NAME = 'atmessaging-rpc';
@@ -13,6 +14,26 @@ export interface RpcRequest {
 export type RpcResponse =
   | { rpc: 1; id: number; ok: true; result: unknown }
   | { rpc: 1; id: number; ok: false; error: { code: AtmErrorCode; message: string } };
+
+/** Pushed by the background to every connected port; carries no more than its method would. */
+export interface RpcEvents {
+  'convo.status': ConvoStatus;
+}
+export type RpcEventName = keyof RpcEvents;
+export interface RpcEvent<E extends RpcEventName = RpcEventName> {
+  rpc: 1;
+  event: E;
+  data: RpcEvents[E];
+}
+
+export function parseEvent(message: unknown): RpcEvent | undefined {
+  if (typeof message !== 'object' || message === null) return undefined;
+  const m = message as Record<string, unknown>;
+  if (m.rpc !== 1 || m.event !== 'convo.status') return undefined;
+  const d = m.data as Record<string, unknown> | undefined;
+  if (typeof d?.convoId !== 'string' || typeof d.encrypted !== 'boolean') return undefined;
+  return { rpc: 1, event: 'convo.status', data: { convoId: d.convoId, encrypted: d.encrypted } };
+}
 
 export function parseRequest(message: unknown): RpcRequest {
   if (typeof message !== 'object' || message === null) {

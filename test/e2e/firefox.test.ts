@@ -79,7 +79,9 @@ describe('Firefox ESR (MV2) on the bsky.app replica, over WebDriver BiDi', () =>
     await expect
       .poll(() => frame.evaluate(panelText, 'panel-status'), POLL)
       .toBe(`Conversation ${alice.id}: encryption on`);
-    // Closing the panel refreshes the toggle's state from the background.
+    // The background pushes the change to the content script: the toggle follows while the
+    // panel is still open.
+    await expect.poll(snapshot, POLL).toMatchObject({ hosts: [{ state: 'on', iframeHidden: false }] });
     await page.click(inHost(alice.id, '[data-testid="atm-toggle"]'));
     await expect.poll(snapshot, POLL).toMatchObject({ hosts: [{ state: 'on', iframeHidden: true }] });
 

@@ -137,6 +137,20 @@ describe('convo watcher', () => {
     expect(root.querySelector('iframe')!.hidden).toBe(true);
   });
 
+  it('shows pushed status for the mounted conversation only', async () => {
+    const { watcher, location } = setup();
+    screen();
+    location.pathname = '/messages/c1';
+    watcher.reconcile();
+    await settle();
+    const state = () => (hosts()[0] as HTMLElement).shadowRoot!.querySelector('[data-testid="atm-state"]')!.textContent;
+    expect(state()).toBe('off');
+    watcher.showStatus({ convoId: 'c2', encrypted: true });
+    expect(state()).toBe('off');
+    watcher.showStatus({ convoId: 'c1', encrypted: true });
+    expect(state()).toBe('on');
+  });
+
   it('picks the last visible conversation screen', () => {
     screen();
     const visible = screen();

@@ -8,13 +8,13 @@ export const VECTOR_SEEDS = {
 };
 
 export const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-export const unhex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
+export const unhex = (s: string): Uint8Array<ArrayBuffer> => new Uint8Array(Buffer.from(s, 'hex'));
 
 // RFC 8410 PKCS#8 prefixes for a raw 32-byte private key.
 const PKCS8_ED25519 = unhex('302e020100300506032b657004220420');
 const PKCS8_X25519 = unhex('302e020100300506032b656e04220420');
 
-async function publicFromPkcs8(pkcs8: Uint8Array, algorithm: 'Ed25519' | 'X25519'): Promise<Uint8Array> {
+async function publicFromPkcs8(pkcs8: Uint8Array<ArrayBuffer>, algorithm: 'Ed25519' | 'X25519'): Promise<Uint8Array> {
   const usages: KeyUsage[] = algorithm === 'Ed25519' ? ['sign'] : ['deriveBits'];
   const key = await crypto.subtle.importKey('pkcs8', pkcs8, { name: algorithm }, true, usages);
   const jwk = await crypto.subtle.exportKey('jwk', key);

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createRpcClient } from '../../../src/rpc/client';
-import { dispatch, servePort, type RpcHandlers } from '../../../src/rpc/server';
+import { createPortHub, dispatch, servePort, type RpcHandlers } from '../../../src/rpc/server';
 import { RPC_PORT_NAME } from '../../../src/rpc/wire';
 import { isAtmError } from '../../../src/errors';
 import { portPair } from './port-pair';
@@ -182,5 +182,33 @@ describe('RPC over a port', () => {
     const pending = rejection(client.call('background.info', {}));
     await vi.advanceTimersByTimeAsync(60);
     expect(isAtmError(await pending, 'Timeout')).toBe(true);
+  });
+
+  it('pushes broadcast events to every connected port, and stops after disconnect', async () => {
+    const hub = createPortHub();
+    const a = portPair(RPC_PORT_NAME, pageSender);
+    const b = portPair(RPC_PORT_NAME, contentSender);
+    servePort(a.server, handlers(), self, hub);
+    servePort(b.server, handlers(), self, hub);
+    const clientA = createRpcClient(() => a.client, { timeoutMs: 1_000 });
+    const clientB = createRpcClient(() => b.client, { timeoutMs: 1_000 });
+    const seenA: unknown[] = [];
+    const seenB: unknown[] = [];
+    clientA.onEvent((e) => seenA.push(e.data));
+    clientB.onEvent((e) => seenB.push(e.data));
+    await clientA.call('convo.status', { convoId: 'c1' }); // opens the ports
+    await clientB.call('convo.status', { convoId: 'c1' });
+
+    hub.broadcast('convo.status', { convoId: 'c1', encrypted: true });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(seenA).toEqual([{ convoId: 'c1', encrypted: true }]);
+    expect(seenB).toEqual([{ convoId: 'c1', encrypted: true }]);
+
+    a.client.disconnect();
+    await new Promise((r) => setTimeout(r, 5));
+    hub.broadcast('convo.status', { convoId: 'c1', encrypted: false });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(seenA).toHaveLength(1);
+    expect(seenB).toHaveLength(2);
   });
 });
