@@ -26,6 +26,28 @@ iframe { display: block; width: 100%; height: min(70vh, 560px); border: 0; }
 iframe[hidden] { display: none; }
 `;
 
+const SVG = 'http://www.w3.org/2000/svg';
+
+/** A padlock drawn inline: no font or image request, and it renders where emoji fonts are absent. */
+function lockIcon(doc: Document): SVGSVGElement {
+  const svg = doc.createElementNS(SVG, 'svg');
+  svg.setAttribute('viewBox', '0 0 16 16');
+  svg.setAttribute('width', '14');
+  svg.setAttribute('height', '14');
+  svg.setAttribute('aria-hidden', 'true');
+  const shackle = doc.createElementNS(SVG, 'path');
+  shackle.setAttribute('d', 'M5 7V5a3 3 0 0 1 6 0v2');
+  shackle.setAttribute('fill', 'none');
+  shackle.setAttribute('stroke', 'currentColor');
+  shackle.setAttribute('stroke-width', '1.6');
+  const body = doc.createElementNS(SVG, 'rect');
+  for (const [k, v] of Object.entries({ x: '3', y: '7', width: '10', height: '7.5', rx: '1.5', fill: 'currentColor' })) {
+    body.setAttribute(k, v);
+  }
+  svg.append(shackle, body);
+  return svg;
+}
+
 export function createConvoMount(
   doc: Document,
   convoId: string,
@@ -51,7 +73,7 @@ export function createConvoMount(
   const state = doc.createElement('span');
   state.setAttribute('data-testid', 'atm-state');
   state.textContent = '…';
-  toggle.append('🔒 ', label, ' · ', state);
+  toggle.append(lockIcon(doc), label, ' · ', state);
   bar.append(toggle);
 
   const frame = doc.createElement('iframe');
