@@ -36,7 +36,9 @@ export type AtmErrorCode =
   | 'NotMember'
   | 'WelcomeNotForUs'
   | 'MlsRejected'
-  | 'InvalidInput';
+  | 'InvalidInput'
+  // Events (src/protocol): envelope, padding, invites
+  | 'InvalidEnvelope';
 
 export class AtmError extends Error {
   override readonly name: string = 'AtmError';
