@@ -38,7 +38,8 @@ export type AtmErrorCode =
   | 'MlsRejected'
   | 'InvalidInput'
   // Events (src/protocol): envelope, padding, invites
-  | 'InvalidEnvelope';
+  | 'InvalidEnvelope'
+  | 'WelcomeReplayed';
 
 export class AtmError extends Error {
   override readonly name: string = 'AtmError';

@@ -39,6 +39,21 @@ function didDocumentUrl(did: string, plcUrl: string): string {
 }
 
 /**
+ * Proofs and records are only as fresh as the transport: a network attacker on plain http could
+ * replay an old signed commit. Plain http is accepted only for loopback (local development).
+ */
+export function isSecureEndpoint(url: string): boolean {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return false;
+  }
+  if (parsed.protocol === 'https:') return true;
+  return parsed.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(parsed.hostname);
+}
+
+/**
  * The legacy `EcdsaSecp256k1VerificationKey2019` form (still served by PLC servers) carries an
  * uncompressed SEC1 point; atcute's Node verifier only imports the compressed form. This is an
  * encoding change (0x04‖X‖Y → 0x02|0x03‖X), not arithmetic.
@@ -84,6 +99,9 @@ export function createIdentityResolver(options: { plcUrl: string; fetch?: FetchL
       const pds = getPdsEndpoint(doc);
       if (!material || !pds) {
         throw new AtmError('InvalidDidDocument', 'DID document lacks #atproto key or PDS', { did });
+      }
+      if (!isSecureEndpoint(pds)) {
+        throw new AtmError('InvalidDidDocument', 'PDS endpoint must be https (http only on loopback)', { did });
       }
       let signingKey: FoundPublicKey;
       try {

@@ -46,7 +46,15 @@ export function agentOwnRepo(agent: Agent, did: string): OwnRepo {
 
 const MAX_PAGE_BYTES = 4 * 1024 * 1024;
 
-function parsePage(body: Uint8Array, did: string, collection: string): { records: RepoRecord[]; cursor?: string } {
+// AT Protocol record-key syntax.
+const RECORD_KEY = /^[A-Za-z0-9._:~-]{1,512}$/;
+
+function parsePage(
+  body: Uint8Array,
+  did: string,
+  collection: string,
+  limit: number,
+): { records: RepoRecord[]; cursor?: string } {
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder().decode(body));
@@ -59,10 +67,13 @@ function parsePage(body: Uint8Array, did: string, collection: string): { records
   }
   const prefix = `at://${did}/${collection}/`;
   const records: RepoRecord[] = [];
-  for (const r of page.records as Array<Record<string, unknown>>) {
+  // A page holds at most `limit` records; anything beyond is not what we asked for.
+  for (const r of (page.records as Array<Record<string, unknown>>).slice(0, limit)) {
     // A record outside the repo and collection we asked for is someone else's: drop it.
     if (typeof r?.uri !== 'string' || !r.uri.startsWith(prefix) || typeof r.cid !== 'string') continue;
-    records.push({ uri: r.uri, cid: r.cid, rkey: r.uri.slice(prefix.length), value: r.value });
+    const rkey = r.uri.slice(prefix.length);
+    if (!RECORD_KEY.test(rkey) || rkey === '.' || rkey === '..') continue;
+    records.push({ uri: r.uri, cid: r.cid, rkey, value: r.value });
   }
   return { records, ...(typeof page.cursor === 'string' ? { cursor: page.cursor } : {}) };
 }
@@ -78,7 +89,8 @@ export function publicRepos(options: { identity: IdentityResolver; fetch?: Fetch
         const url = new URL('/xrpc/com.atproto.repo.listRecords', pds);
         url.searchParams.set('repo', did);
         url.searchParams.set('collection', collection);
-        url.searchParams.set('limit', String(Math.min(100, max - out.length)));
+        const limit = Math.min(100, max - out.length);
+        url.searchParams.set('limit', String(limit));
         if (cursor) url.searchParams.set('cursor', cursor);
         const body = await fetchBytes(url.toString(), {
           fetch: options.fetch,
@@ -87,8 +99,8 @@ export function publicRepos(options: { identity: IdentityResolver; fetch?: Fetch
           accept: 'application/json',
         });
         if (!body) break;
-        const page = parsePage(body, did, collection);
-        out.push(...page.records);
+        const page = parsePage(body, did, collection, limit);
+        for (const record of page.records) out.push(record);
         // A PDS that repeats its cursor would loop us forever.
         cursor = page.cursor && page.cursor !== cursor && page.records.length > 0 ? page.cursor : undefined;
       } while (cursor && out.length < max);

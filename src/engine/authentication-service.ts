@@ -1,3 +1,4 @@
+import { bytesEqual, toHex } from '../bytes';
 import { AtmError } from '../errors';
 import { parseDeviceUri, DEVICE_COLLECTION, type DeviceRef } from '../protocol/device-uri';
 import { DEVICE, parseRecord, type DeviceRecord } from '../protocol/records';
@@ -22,16 +23,7 @@ export interface AuthenticationService {
   forget(did: string): void;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  let diff = 0;
-  for (let i = 0; i < a.byteLength; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
-}
 
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 /**
  * The Authentication Service of docs/protocol.md. Positive results are cached for `ttlMs`;
@@ -50,7 +42,7 @@ export function createAuthenticationService(deps: {
     const proven = await deps.prover.proveRecord(ref.did, DEVICE_COLLECTION, ref.rkey);
     if (!proven) throw new AtmError('UnknownDevice', 'no such device record in the repo', { uri });
     const record = parseRecord(DEVICE, proven.json, uri);
-    if (!sameBytes(record.signatureKey, key)) {
+    if (!bytesEqual(record.signatureKey, key)) {
       throw new AtmError('KeyMismatch', 'leaf signature key differs from the device record', { uri });
     }
     return { ...ref, uri, record, cid: proven.cid };
@@ -60,7 +52,7 @@ export function createAuthenticationService(deps: {
     async verify(identity, signaturePublicKey) {
       const ref = parseDeviceUri(identity);
       const uri = `at://${ref.did}/${DEVICE_COLLECTION}/${ref.rkey}`;
-      const cacheKey = `${uri}|${hex(signaturePublicKey)}`;
+      const cacheKey = `${uri}|${toHex(signaturePublicKey)}`;
       const hit = cache.get(cacheKey);
       if (hit && hit.expiresAt > deps.clock.now()) return hit.device;
       cache.delete(cacheKey);

@@ -1,3 +1,4 @@
+import { toHex } from '../bytes';
 import { AtmError } from '../errors';
 import {
   addMembers,
@@ -71,23 +72,38 @@ export async function createGroupWithDevices(
   };
 }
 
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+
+/** Identifies a Welcome for replay protection: SHA-256 of its bytes, hex. */
+export async function welcomeId(welcome: Uint8Array): Promise<string> {
+  return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', welcome as Uint8Array<ArrayBuffer>)));
 }
 
 /**
- * Joins from a Welcome with whichever of this device's KeyPackages it names. The new state is
- * handed to `persist` before the package is consumed (record deleted, private keys erased), so
- * a crash in between can redo the consumption but never loses the group.
+ * Joins from a Welcome with whichever of this device's KeyPackages it names.
+ *
+ * A Welcome is used at most once: re-joining from an old Welcome would roll the group back to
+ * its first epoch and restart our sending ratchet, re-using AEAD keys and nonces. `persist`
+ * MUST store the new state and the Welcome's id in one transaction, and `usedWelcome` must
+ * answer from that same store. Consuming the package (record deleted, private keys erased)
+ * comes after and is best-effort: the pool's sweep finishes it if it fails.
  */
 export async function joinFromWelcome(
-  deps: { repo: OwnRepo; keyPackages: KeyPackageStore; mls: MlsContext },
+  deps: {
+    repo: OwnRepo;
+    keyPackages: KeyPackageStore;
+    mls: MlsContext;
+    usedWelcome(id: string): Promise<boolean>;
+  },
   welcome: Uint8Array,
   ratchetTree: Uint8Array | undefined,
-  persist: (state: GroupState) => Promise<void>,
-): Promise<{ state: GroupState; keyPackageRef: string; lastResort: boolean }> {
+  persist: (state: GroupState, welcomeId: string) => Promise<void>,
+): Promise<{ state: GroupState; keyPackageRef: string; lastResort: boolean; consumed: boolean }> {
+  const id = await welcomeId(welcome);
+  if (await deps.usedWelcome(id)) {
+    throw new AtmError('WelcomeReplayed', 'this Welcome was already used', { welcomeId: id });
+  }
   let secret;
-  for (const ref of welcomeRecipients(welcome).map(hex)) {
+  for (const ref of welcomeRecipients(welcome).map(toHex)) {
     secret = await deps.keyPackages.get(ref);
     if (secret) break;
   }
@@ -100,7 +116,12 @@ export async function joinFromWelcome(
     keyPackage: decodeKeyPackageMessage(secret.encoded),
     privateKeyPackage: secret.privateKeyPackage as PrivateKeyPackage,
   });
-  await persist(state);
-  await consumeKeyPackage(deps, secret.ref);
-  return { state, keyPackageRef: secret.ref, lastResort: secret.lastResort };
+  await persist(state, id);
+  let consumed = true;
+  try {
+    await consumeKeyPackage(deps, secret.ref);
+  } catch {
+    consumed = false;
+  }
+  return { state, keyPackageRef: secret.ref, lastResort: secret.lastResort, consumed };
 }

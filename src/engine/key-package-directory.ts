@@ -1,5 +1,13 @@
-import { isAtmError, type AtmErrorCode } from '../errors';
-import { decodeKeyPackageMessage, deviceUri, validateKeyPackage, type KeyPackage, type MlsContext } from '../mls';
+import { AtmError, isAtmError, type AtmErrorCode } from '../errors';
+import {
+  credentialIdentity,
+  decodeKeyPackageMessage,
+  deviceUri,
+  validateKeyPackage,
+  type KeyPackage,
+  type MlsContext,
+} from '../mls';
+import { isTid } from '../protocol/device-uri';
 import {
   DEVICE,
   DEVICE_COLLECTION_NSID,
@@ -52,6 +60,7 @@ export async function findKeyPackages(
   for (const record of await deps.publicRepos.listRecords(did, DEVICE_COLLECTION_NSID, { max: 100 })) {
     try {
       parseRecord(DEVICE, record.value, record.uri);
+      if (!isTid(record.rkey)) throw new AtmError('InvalidRecord', 'device record key is not a TID');
       if (!options.excludeDevices?.has(record.rkey)) devices.add(record.rkey);
     } catch (error) {
       skipped.push({ uri: record.uri, code: codeOf(error) });
@@ -86,11 +95,12 @@ export async function findKeyPackages(
     for (const candidate of ordered) {
       try {
         const keyPackage = decodeKeyPackageMessage(candidate.record.keyPackage);
-        const identity = await validateKeyPackage(deps.mls, keyPackage);
-        if (identity !== deviceUri({ did, rkey: device })) {
+        // Cheap checks first: a package filed under the wrong device never costs a proof fetch.
+        if (credentialIdentity(keyPackage.leafNode.credential) !== deviceUri({ did, rkey: device })) {
           skipped.push({ uri: candidate.uri, code: 'InvalidCredential' });
           continue;
         }
+        await validateKeyPackage(deps.mls, keyPackage);
         chosen = { did, device, rkey: candidate.rkey, lastResort: candidate.record.lastResort, keyPackage };
         break;
       } catch (error) {

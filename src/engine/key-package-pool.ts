@@ -1,7 +1,9 @@
+import { toHex } from '../bytes';
 import { AtmError } from '../errors';
 import {
   CIPHER_SUITE_ID,
   generateKeyPackage,
+  KEY_PACKAGE_BACKDATE_MS,
   type MlsContext,
 } from '../mls';
 import { KEY_PACKAGE, KEY_PACKAGE_COLLECTION_NSID, parseRecord, recordJson, type KeyPackageRecord } from '../protocol/records';
@@ -43,9 +45,6 @@ export interface PoolReport {
   forgotten: number;
 }
 
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 function recordFromSecret(device: LocalDevice, secret: KeyPackageSecret, createdAt: number): KeyPackageRecord {
   return KEY_PACKAGE.$build({
@@ -68,11 +67,11 @@ async function publishNew(deps: PoolDeps, lastResort: boolean): Promise<void> {
   const kp = await generateKeyPackage(deps.mls, {
     identity: deps.device.uri,
     signatureKeyPair: deps.device.signature,
-    lifetime: { notBefore: now - 3600_000, notAfter: now + policy.lifetimeMs },
+    lifetime: { notBefore: now - KEY_PACKAGE_BACKDATE_MS, notAfter: now + policy.lifetimeMs },
     lastResort,
   });
   const secret: KeyPackageSecret = {
-    ref: hex(kp.reference),
+    ref: toHex(kp.reference),
     rkey: deps.newTid(),
     lastResort,
     notAfter: kp.lifetime.notAfter,
@@ -104,7 +103,11 @@ export async function replenishKeyPackages(deps: PoolDeps): Promise<PoolReport> 
   const byRkey = new Map(secrets.map((s) => [s.rkey, s]));
 
   // Records of this device in the repo without a live secret behind them: withdraw.
-  const records = await deps.publicRepos.listRecords(deps.repo.did, KEY_PACKAGE_COLLECTION_NSID, { max: 500 });
+  const maxListed = 500;
+  const records = await deps.publicRepos.listRecords(deps.repo.did, KEY_PACKAGE_COLLECTION_NSID, { max: maxListed });
+  // Only a complete listing can show that a record is missing.
+  const complete = records.length < maxListed;
+  const listed = new Set<string>();
   for (const record of records) {
     let parsed: KeyPackageRecord;
     try {
@@ -114,6 +117,7 @@ export async function replenishKeyPackages(deps: PoolDeps): Promise<PoolReport> 
       continue;
     }
     if (parsed.device !== deps.device.rkey) continue; // another device of this user
+    listed.add(record.rkey);
     const secret = byRkey.get(record.rkey);
     if (!secret || secret.state === 'withdrawn') {
       await deps.repo.deleteRecord(KEY_PACKAGE_COLLECTION_NSID, record.rkey);
@@ -123,7 +127,13 @@ export async function replenishKeyPackages(deps: PoolDeps): Promise<PoolReport> 
 
   for (const secret of secrets) {
     const fresh = secret.notAfter - now > policy.renewBeforeMs;
-    if (secret.state !== 'withdrawn' && !fresh) {
+    if (secret.state === 'published' && fresh && complete && !listed.has(secret.rkey)) {
+      // Its record is gone (consumed while the answer was lost, or deleted elsewhere): it may
+      // have been used, so withdraw it rather than publish it again; its keys stay for the grace
+      // period so a Welcome in flight still opens.
+      await deps.keyPackages.put({ ...secret, state: 'withdrawn' });
+      report.withdrawn++;
+    } else if (secret.state !== 'withdrawn' && !fresh) {
       await deps.repo.deleteRecord(KEY_PACKAGE_COLLECTION_NSID, secret.rkey);
       await deps.keyPackages.put({ ...secret, state: 'withdrawn' });
       report.withdrawn++;

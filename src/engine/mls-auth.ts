@@ -4,6 +4,11 @@ import type { AuthenticationService } from './authentication-service';
 
 /** The verdicts that mean "this credential is not trusted"; anything else means "could not check". */
 const REFUSALS: ReadonlySet<AtmErrorCode> = new Set([
+  // The DID itself is unusable: retrying will not change the answer.
+  'InvalidDid',
+  'DidNotFound',
+  'InvalidDidDocument',
+  'PayloadTooLarge',
   'InvalidCredential',
   'UnknownDevice',
   'KeyMismatch',

@@ -1,3 +1,4 @@
+import { bytesEqual } from '../bytes';
 import {
   createCommit,
   createGroup as tsCreateGroup,
@@ -296,8 +297,3 @@ function requireActive(state: GroupState): void {
   }
 }
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}

@@ -31,6 +31,7 @@ export {
 export {
   checkKeyPackageLifetime,
   DEFAULT_KEY_PACKAGE_LIFETIME_MS,
+  KEY_PACKAGE_BACKDATE_MS,
   generateKeyPackage,
   isLastResort,
   keyPackageLifetime,

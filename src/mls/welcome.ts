@@ -1,3 +1,4 @@
+import { bytesEqual } from '../bytes';
 import { emptyPskIndex, joinGroup as tsJoinGroup, type KeyPackage, type PrivateKeyPackage } from 'ts-mls';
 import { runMls, settle, type GroupState, type MlsContext } from './context';
 import { MlsLayerError } from './errors';
@@ -40,11 +41,6 @@ export async function joinGroup(ctx: MlsContext, params: JoinGroupParams): Promi
   return settle(ctx, state);
 }
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 /** The KeyPackageRefs a Welcome holds secrets for: how a device finds which of its packages to use. */
 export function welcomeRecipients(welcomeBytes: Uint8Array): Uint8Array[] {

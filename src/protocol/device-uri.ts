@@ -29,7 +29,7 @@ export function deviceUri({ did, rkey }: DeviceRef): string {
 export function parseDeviceUri(identity: string | Uint8Array): DeviceRef {
   let text: string;
   try {
-    text = typeof identity === 'string' ? identity : new TextDecoder('utf-8', { fatal: true }).decode(identity);
+    text = typeof identity === 'string' ? identity : new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(identity);
   } catch {
     throw new AtmError('InvalidCredential', 'credential identity is not UTF-8');
   }

@@ -8,6 +8,8 @@ export interface SenderLike {
   frameId?: number;
 }
 
+const BSKY_ORIGIN = 'https://bsky.app';
+
 export interface ExtensionSelf {
   /** `runtime.id` */
   id: string;
@@ -40,7 +42,16 @@ export function classifySender(sender: SenderLike | undefined, self: ExtensionSe
   if (!sender || sender.id !== self.id) return undefined;
   const origin = originOf(sender.url);
   if (!origin) return undefined;
-  if (origin === self.origin) return 'extension-page';
-  if (sender.tab !== undefined && origin === 'https://bsky.app') return 'content-script';
+  if (origin === self.origin) {
+    // A page of ours framed in a tab (the panel) is privileged only inside bsky.app or our own
+    // pages. In Firefox MV2 web-accessible resources cannot be limited by origin, so without
+    // this any site that learned our moz-extension URL could frame the panel and drive it.
+    if (sender.tab !== undefined) {
+      const tabOrigin = originOf((sender.tab as { url?: string }).url);
+      if (tabOrigin !== self.origin && tabOrigin !== BSKY_ORIGIN) return undefined;
+    }
+    return 'extension-page';
+  }
+  if (sender.tab !== undefined && origin === BSKY_ORIGIN) return 'content-script';
   return undefined;
 }

@@ -26,6 +26,9 @@ export interface TestDevice {
   keyPackages: KeyPackageStore;
   as: AuthenticationService;
   mls: MlsContext;
+  /** Ids of Welcomes already used (the engine keeps these with the group state). */
+  welcomes: Set<string>;
+  usedWelcome(id: string): Promise<boolean>;
 }
 
 export const clock: Clock = { now: () => Date.now() };
@@ -52,5 +55,16 @@ export async function startDevice(
   const keyPackages = idbKeyPackageStore(db);
   const device = await ensureDevice({ repo, devices: idbDeviceStore(db), suite: mls.suite, clock, newTid });
   await replenishKeyPackages({ repo, publicRepos: reader, keyPackages, device, mls, newTid, policy });
-  return { name, device, repo, publicRepos: reader, keyPackages, as, mls };
+  const welcomes = new Set<string>();
+  return {
+    name,
+    device,
+    repo,
+    publicRepos: reader,
+    keyPackages,
+    as,
+    mls,
+    welcomes,
+    usedWelcome: async (id) => welcomes.has(id),
+  };
 }

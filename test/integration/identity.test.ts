@@ -129,9 +129,11 @@ describe('a group of four devices from key packages in their repos', () => {
     states = { alice1: created.state };
     consumedBy = {};
     for (const name of ['alice2', 'bob1', 'bob2'] as const) {
-      const joined = await joinFromWelcome(devices[name], created.welcome!, created.ratchetTree, async (s) => {
+      const joined = await joinFromWelcome(devices[name], created.welcome!, created.ratchetTree, async (s, id) => {
         states[name] = s;
+        devices[name].welcomes.add(id);
       });
+      expect(joined.consumed).toBe(true);
       consumedBy[name] = created.added.find((a) => a.device === devices[name].device.rkey)!.rkey;
       expect(joined.lastResort).toBe(false);
     }
@@ -167,11 +169,17 @@ describe('a group of four devices from key packages in their repos', () => {
     }
   });
 
-  it('refuses a second use of the same Welcome (its key package is gone)', async () => {
+  it('refuses a second use of the same Welcome, and a Welcome whose key package is gone', async () => {
     const created = await createGroupWithDevices(devices.alice1, []);
     expect(created.added.map((a) => a.device)).toEqual([devices.alice2.device.rkey]);
-    await joinFromWelcome(devices.alice2, created.welcome!, created.ratchetTree, async () => {});
-    expect(await failure(joinFromWelcome(devices.alice2, created.welcome!, created.ratchetTree, async () => {}))).toBe(
+    const record = async (_s: GroupState, id: string) => void devices.alice2.welcomes.add(id);
+    await joinFromWelcome(devices.alice2, created.welcome!, created.ratchetTree, record);
+    expect(await failure(joinFromWelcome(devices.alice2, created.welcome!, created.ratchetTree, record))).toBe(
+      'WelcomeReplayed',
+    );
+    // Even with the replay log lost, the consumed key package cannot be used again.
+    devices.alice2.welcomes.clear();
+    expect(await failure(joinFromWelcome(devices.alice2, created.welcome!, created.ratchetTree, record))).toBe(
       'WelcomeNotForUs',
     );
   });

@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import { isConvoId } from '../../content/convo-route';
+import { isAtmError } from '../../errors';
 import type { ConvoStatus } from '../../rpc/methods';
 import { backgroundClient } from '../background-client';
 import { useLoadable } from '../use-rpc';
@@ -28,14 +29,17 @@ function ConvoPanel({ convoId }: { convoId: string }) {
     [convoId],
   );
   const [busy, setBusy] = useState(false);
+  const [failure, setFailure] = useState<string | undefined>();
 
   async function setEncrypted(encrypted: boolean) {
     setBusy(true);
+    setFailure(undefined);
     try {
       const value = await rpc.call('convo.setEncrypted', { convoId, encrypted });
       setStatus({ state: 'ready', value });
     } catch (error) {
-      setStatus({ state: 'error', code: 'Internal', message: (error as Error).message });
+      // Keep the last known status (and the button) so the user can retry; show why it failed.
+      setFailure(isAtmError(error) ? error.code : 'Internal');
     } finally {
       setBusy(false);
     }
@@ -70,6 +74,11 @@ function ConvoPanel({ convoId }: { convoId: string }) {
         >
           {status.value.encrypted ? 'Turn encryption off' : 'Turn encryption on'}
         </button>
+      )}
+      {failure && (
+        <p role="alert" data-testid="panel-failure">
+          That did not work ({failure}). Nothing was changed; try again.
+        </p>
       )}
     </section>
   );

@@ -6,7 +6,11 @@ import { isAtmError } from '../../../src/errors';
 import { portPair } from './port-pair';
 
 const self = { id: 'ext-id', origin: 'chrome-extension://ext-id' };
-const pageSender = { id: 'ext-id', url: 'chrome-extension://ext-id/panel.html?convo=c1', tab: {} };
+const pageSender = {
+  id: 'ext-id',
+  url: 'chrome-extension://ext-id/panel.html?convo=c1',
+  tab: { url: 'https://bsky.app/messages/c1' },
+};
 const contentSender = { id: 'ext-id', url: 'https://bsky.app/messages/c1', tab: {} };
 
 function handlers(): RpcHandlers & { calls: string[] } {

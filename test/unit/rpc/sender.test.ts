@@ -10,10 +10,26 @@ describe('classifySender', () => {
     );
     expect(
       classifySender(
-        { id: 'ext-id', url: 'chrome-extension://ext-id/panel.html?convo=abc', tab: {}, frameId: 3 },
+        {
+          id: 'ext-id',
+          url: 'chrome-extension://ext-id/panel.html?convo=abc',
+          tab: { url: 'https://bsky.app/messages/abc' },
+          frameId: 3,
+        },
         self,
       ),
     ).toBe('extension-page');
+    expect(
+      classifySender({ id: 'ext-id', url: 'chrome-extension://ext-id/options.html', tab: { url: 'chrome-extension://ext-id/options.html' } }, self),
+    ).toBe('extension-page');
+  });
+
+  it('refuses our panel framed by any other site (or a tab whose URL it cannot see)', () => {
+    for (const tab of [{ url: 'https://evil.example/' }, { url: 'https://bsky.app.evil.example/' }, {}]) {
+      expect(
+        classifySender({ id: 'ext-id', url: 'chrome-extension://ext-id/panel.html?convo=abc', tab, frameId: 2 }, self),
+      ).toBeUndefined();
+    }
   });
 
   it('treats our script in a bsky.app tab as a content script', () => {
