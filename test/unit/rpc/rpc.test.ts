@@ -4,6 +4,7 @@ import { createPortHub, dispatch, servePort, type RpcHandlers } from '../../../s
 import { RPC_PORT_NAME } from '../../../src/rpc/wire';
 import { isAtmError } from '../../../src/errors';
 import { portPair } from './port-pair';
+import type { SenderLike } from '../../../src/rpc/sender';
 
 const self = { id: 'ext-id', origin: 'chrome-extension://ext-id' };
 const pageSender = {
@@ -11,7 +12,7 @@ const pageSender = {
   url: 'chrome-extension://ext-id/panel.html?convo=c1',
   tab: { url: 'https://bsky.app/messages/c1' },
 };
-const contentSender = { id: 'ext-id', url: 'https://bsky.app/messages/c1', tab: {} };
+const contentSender = { id: 'ext-id', url: 'https://bsky.app/messages/c1', tab: { url: 'https://bsky.app/messages/c1' } };
 
 function handlers(): RpcHandlers & { calls: string[] } {
   const calls: string[] = [];
@@ -34,7 +35,7 @@ function handlers(): RpcHandlers & { calls: string[] } {
   };
 }
 
-function connected(sender: typeof pageSender, h = handlers()) {
+function connected(sender: SenderLike, h = handlers()) {
   const pair = portPair(RPC_PORT_NAME, sender);
   const served = servePort(pair.server, h, self);
   const client = createRpcClient(() => pair.client, { timeoutMs: 1_000 });
