@@ -15,7 +15,7 @@ import { findLeafIndex } from 'ts-mls/ratchetTree.js';
 import { credentialIdentity } from './credential';
 import { runMls, settle, type GroupState, type MlsContext } from './context';
 import { MlsLayerError } from './errors';
-import { validateKeyPackage } from './keyPackage';
+import { checkKeyPackageLifetime, validateKeyPackage } from './keyPackage';
 import {
   decodePrivateMessage,
   encodePrivateMessage,
@@ -209,6 +209,7 @@ export interface ProcessCommitResult {
 export async function processCommit(ctx: MlsContext, state: GroupState, message: Uint8Array): Promise<ProcessCommitResult> {
   const pm = routePrivateMessage(state, message, 'commit');
   let seen: { senderLeafIndex: number | undefined; proposals: ProposalWithSender[] } | undefined;
+  let expiredAdd = false;
   const result = await runMls(ctx, 'processCommit', (config) =>
     processPrivateMessage({ ...state, clientConfig: config }, pm, emptyPskIndex, ctx.suite.impl, (incoming) => {
       if (incoming.kind !== 'commit') return 'reject';
@@ -216,11 +217,25 @@ export async function processCommit(ctx: MlsContext, state: GroupState, message:
       const supported = incoming.proposals.every(
         (p) => p.proposal.proposalType === 'add' || p.proposal.proposalType === 'remove',
       );
-      return supported ? 'accept' : 'reject';
+      // ts-mls does not check the lifetime of KeyPackages added by others (we run it with
+      // validateLifetimeOnReceive off, since it would use Date.now()): check with our clock.
+      expiredAdd = incoming.proposals.some((p) => {
+        if (p.proposal.proposalType !== 'add') return false;
+        try {
+          checkKeyPackageLifetime(p.proposal.add.keyPackage, ctx.clock);
+          return false;
+        } catch {
+          return true;
+        }
+      });
+      return supported && !expiredAdd ? 'accept' : 'reject';
     }),
   );
   if (result.kind !== 'newState' || seen === undefined) {
     throw new MlsLayerError('UnexpectedMessage', 'processCommit: not a commit');
+  }
+  if (result.actionTaken === 'reject' && expiredAdd) {
+    throw new MlsLayerError('KeyPackageExpired', 'processCommit: the commit adds a key package outside its lifetime');
   }
   if (result.actionTaken === 'reject') {
     throw new MlsLayerError('MlsRejected', 'processCommit: commit carries proposals protocol v1 does not use', {

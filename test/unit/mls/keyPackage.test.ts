@@ -12,6 +12,7 @@ import {
   keyPackageLifetime,
   keyPackageReference,
   LAST_RESORT_EXTENSION_TYPE,
+  processCommit,
   validateKeyPackage,
 } from '../../../src/mls';
 import { TS_MLS_LIFETIME_MESSAGE } from '../../../src/mls/errors';
@@ -75,6 +76,26 @@ describe('KeyPackages', () => {
       lifetime: { notBefore: NOW + DAY, notAfter: NOW + 2 * DAY },
     });
     expect((await rejection(() => addMembers(ctx, states[0]!, [notYet.keyPackage]))).code).toBe('KeyPackageExpired');
+  });
+
+  it('a receiver refuses a commit that adds a key package outside its lifetime (by its own clock)', async () => {
+    const { ctx, states, registry } = await buildGroup(['alice', 'bob']);
+    const erin = await newDevice('erin');
+    registry.register(erin);
+    // Valid for the committer now; bob's clock is a day past its end.
+    const kp = await generateKeyPackage(ctx, {
+      identity: erin.identity,
+      signatureKeyPair: erin.keys,
+      lifetime: { notBefore: NOW - DAY, notAfter: NOW + DAY },
+    });
+    const added = await addMembers(ctx, states[0]!, [kp.keyPackage]);
+    const bobClock = fixedClock(NOW + 2 * DAY);
+    const bobCtx = { ...ctx, clock: bobClock };
+    const before = hex(encodeGroupState(states[1]!));
+    expect((await rejection(() => processCommit(bobCtx, states[1]!, added.commit))).code).toBe('KeyPackageExpired');
+    expect(hex(encodeGroupState(states[1]!))).toBe(before);
+    // The same commit is fine while the package is within its lifetime.
+    expect((await processCommit(ctx, states[1]!, added.commit)).added.map((m) => m.identity)).toEqual([erin.identity]);
   });
 
   it('lifetimes are checked with the injected clock', async () => {
