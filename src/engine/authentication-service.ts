@@ -37,6 +37,8 @@ export function createAuthenticationService(deps: {
   const ttlMs = deps.ttlMs ?? 10 * 60_000;
   const cache = new Map<string, { device: VerifiedDevice; expiresAt: number }>();
   const inFlight = new Map<string, Promise<VerifiedDevice>>();
+  // Bumped by forget(did): a proof fetched before the bump must not be cached after it.
+  const generations = new Map<string, number>();
 
   async function check(ref: DeviceRef, uri: string, key: Uint8Array): Promise<VerifiedDevice> {
     const proven = await deps.prover.proveRecord(ref.did, DEVICE_COLLECTION, ref.rkey);
@@ -53,21 +55,29 @@ export function createAuthenticationService(deps: {
       const ref = parseDeviceUri(identity);
       const uri = `at://${ref.did}/${DEVICE_COLLECTION}/${ref.rkey}`;
       const cacheKey = `${uri}|${toHex(signaturePublicKey)}`;
+      const now = deps.clock.now();
       const hit = cache.get(cacheKey);
-      if (hit && hit.expiresAt > deps.clock.now()) return hit.device;
-      cache.delete(cacheKey);
+      if (hit && hit.expiresAt > now) return hit.device;
+      for (const [key, entry] of cache) if (entry.expiresAt <= now) cache.delete(key);
+      const generation = generations.get(ref.did) ?? 0;
       let pending = inFlight.get(cacheKey);
       if (!pending) {
         pending = check(ref, uri, signaturePublicKey).finally(() => inFlight.delete(cacheKey));
         inFlight.set(cacheKey, pending);
       }
       const device = await pending;
-      cache.set(cacheKey, { device, expiresAt: deps.clock.now() + ttlMs });
+      if ((generations.get(ref.did) ?? 0) === generation) {
+        cache.set(cacheKey, { device, expiresAt: deps.clock.now() + ttlMs });
+      }
       return device;
     },
     forget(did) {
+      generations.set(did, (generations.get(did) ?? 0) + 1);
       for (const key of cache.keys()) {
         if (key.startsWith(`at://${did}/`)) cache.delete(key);
+      }
+      for (const key of inFlight.keys()) {
+        if (key.startsWith(`at://${did}/`)) inFlight.delete(key);
       }
     },
   };

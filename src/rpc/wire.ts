@@ -61,9 +61,12 @@ export function parseResponse(message: unknown): RpcResponse | undefined {
   };
 }
 
-/** Errors leave the background as code + message only: no stacks, no context objects. */
+/**
+ * Errors leave the background as a code and a fixed message: no stacks, no context objects and
+ * no text from lower layers (MLS errors quote library internals).
+ */
 export function errorResponse(id: number, error: unknown): RpcResponse {
-  const err =
-    error instanceof AtmError ? error : new AtmError('Internal', 'internal error in background');
-  return { rpc: 1, id, ok: false, error: { code: err.code, message: err.message } };
+  const code = error instanceof AtmError ? error.code : 'Internal';
+  const message = code === 'Internal' ? 'internal error in background' : `request failed: ${code}`;
+  return { rpc: 1, id, ok: false, error: { code, message } };
 }

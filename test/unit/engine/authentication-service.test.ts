@@ -116,4 +116,24 @@ describe('Authentication Service', () => {
     r.setFailing(false);
     expect(await code(as.verify(uri, key))).toBe('resolved');
   });
+
+  it('does not cache a proof that was in flight when the DID was forgotten', async () => {
+    const r = repo();
+    r.put(deviceJson(key));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow: RecordProver = {
+      async proveRecord(...args) {
+        await gate;
+        return r.prover.proveRecord(...args);
+      },
+    };
+    const as = createAuthenticationService({ prover: slow, clock: { now: () => 0 } });
+    const first = as.verify(uri, key);
+    as.forget(did); // e.g. the firehose reported a change to the DID's device records
+    release();
+    await first;
+    r.remove();
+    expect(await code(as.verify(uri, key))).toBe('UnknownDevice');
+  });
 });

@@ -126,7 +126,7 @@ describe('RPC over a port', () => {
       rpc: 1,
       id: 7,
       ok: false,
-      error: { code: 'UnknownMethod', message: 'unknown method' },
+      error: { code: 'UnknownMethod', message: 'request failed: UnknownMethod' },
     });
   });
 
