@@ -1,0 +1,130 @@
+import type { TagWindow } from '../protocol/tags';
+
+/**
+ * What a device stores to deliver events (docs/protocol.md §6–§7). Plain data plus WebCrypto
+ * keys: everything structured-clones into IndexedDB. The use cases compute a `ChangeSet` and the
+ * shell applies it in ONE IndexedDB transaction, so a state, its outbox items, its messages and
+ * the cursor that led to them are stored together or not at all.
+ */
+
+/** One epoch's envelope and tag keys (§6.1), our send counter, and the tags we expect (§6.4). */
+export interface EpochRecord {
+  /** The epoch number, decimal (bigint does not survive every store). */
+  epoch: string;
+  /** AES-256-GCM, non-extractable. */
+  envelopeKey: CryptoKey;
+  /** HMAC-SHA256, non-extractable. */
+  tagKey: CryptoKey;
+  /** Tags of other members' next events in this epoch. */
+  tags: TagWindow;
+  /** Our next counter in this epoch; persisted before anything using it is published. */
+  nextCounter: number;
+}
+
+export interface GroupRecord {
+  /** Hex of the MLS group id. */
+  groupId: string;
+  /** The bsky.app conversation this group encrypts, when it is bound to one. */
+  convoId?: string;
+  /** encodeGroupState of the state new events are sent on. */
+  state: Uint8Array;
+  /** Keys of the state's current epoch. */
+  current: EpochRecord;
+  /**
+   * Earlier epochs whose late events are still accepted (the MLS state retains their receiver
+   * secrets): newest first, at most `retention` of them.
+   */
+  retained: EpochRecord[];
+  /**
+   * The state before the commit that made `state`, kept until that epoch is final (§6.7), so a
+   * winning concurrent commit that arrives late can still be applied.
+   */
+  parent?: {
+    state: Uint8Array;
+    /** Hex SHA-256 of the winning commit's MLSMessage bytes (its rank). */
+    winnerRank: string;
+    appliedAt: number;
+    /** Message ids we sent on the current branch since the parent: re-sent if it loses. */
+    sentSince: string[];
+  };
+  /** DIDs of the members' repos, polled for this group's events. */
+  memberDids: string[];
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type MessageStatus = 'sending' | 'sent' | 'failed';
+
+export interface MessageRecord {
+  groupId: string;
+  /** Random 16-byte hex id chosen by the author; duplicates (re-sends) are dropped by it. */
+  id: string;
+  /** The author's device credential (`at://did/org.atmessaging.device/rkey`), as MLS authenticated it. */
+  senderUri: string;
+  text: string;
+  /** The author's claimed send time (ms); `receivedAt` is ours. */
+  sentAt: number;
+  receivedAt: number;
+  own: boolean;
+  status: MessageStatus;
+}
+
+/** A record write that must reach our repo: written under `rkey` until the PDS acknowledges it. */
+export interface OutboxItem {
+  rkey: string;
+  collection: string;
+  /** Lexicon JSON of the record, or of the record minus its blob when `blob` is set. */
+  record: unknown;
+  /** A sealed envelope too large for a record (§6.5): uploaded first, then referenced as `blob`. */
+  blob?: Uint8Array;
+  createdAt: number;
+  attempts: number;
+  nextAttemptAt: number;
+  /** The message this write delivers, whose status follows the write's. */
+  message?: { groupId: string; id: string };
+}
+
+/** How far this device has read a peer's events: the last rkey processed. */
+export interface CursorRecord {
+  did: string;
+  rkey: string;
+  updatedAt: number;
+}
+
+/** An event no key of ours recognised yet (e.g. from an epoch we have not reached): retried. */
+export interface PendingEvent {
+  uri: string;
+  did: string;
+  rkey: string;
+  tag: Uint8Array;
+  ciphertext: Uint8Array;
+  firstSeenAt: number;
+}
+
+export interface ChangeSet {
+  putGroups?: GroupRecord[];
+  deleteGroups?: string[];
+  putMessages?: MessageRecord[];
+  putOutbox?: OutboxItem[];
+  deleteOutbox?: string[];
+  putCursors?: CursorRecord[];
+  putPending?: PendingEvent[];
+  deletePending?: string[];
+  /** SHA-256 ids of Welcomes used (replay protection, §6.6). */
+  addWelcomes?: string[];
+}
+
+/** The delivery state of a device. `apply` is atomic: one transaction, all or nothing. */
+export interface DeliveryStore {
+  apply(changes: ChangeSet): Promise<void>;
+  getGroup(groupId: string): Promise<GroupRecord | undefined>;
+  listGroups(): Promise<GroupRecord[]>;
+  getMessage(groupId: string, id: string): Promise<MessageRecord | undefined>;
+  /** A group's messages, oldest first by `sentAt` (ties by id). */
+  listMessages(groupId: string): Promise<MessageRecord[]>;
+  /** Pending writes, oldest first by `createdAt`. */
+  listOutbox(): Promise<OutboxItem[]>;
+  getCursor(did: string): Promise<CursorRecord | undefined>;
+  listPending(): Promise<PendingEvent[]>;
+  isWelcomeUsed(id: string): Promise<boolean>;
+}
