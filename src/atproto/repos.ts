@@ -1,4 +1,5 @@
 import type { Agent } from '@atproto/api';
+import { cidForRawBytes, parseCidSafe } from '@atproto/lex-data';
 import { AtmError } from '../errors';
 import type { OwnRepo, PublicRepos, RepoRecord } from '../engine/ports';
 import { fetchBytes, type FetchLike } from './http';
@@ -40,6 +41,32 @@ export function agentOwnRepo(agent: Agent, did: string): OwnRepo {
       } catch (error) {
         throw networkError(error, 'deleteRecord');
       }
+    },
+    async uploadBlob(bytes) {
+      let blob: unknown;
+      try {
+        const res = await agent.com.atproto.repo.uploadBlob(bytes, { encoding: 'application/octet-stream' });
+        blob = res.data.blob;
+      } catch (error) {
+        // Over the PDS's blob limit: retrying cannot help, unlike every other failure here.
+        if ((error as { status?: number }).status === 413) {
+          throw new AtmError('PayloadTooLarge', 'uploadBlob refused: blob too large', {
+            operation: 'uploadBlob',
+            size: bytes.length,
+          });
+        }
+        throw networkError(error, 'uploadBlob');
+      }
+      // The client hands back a BlobRef object; records take its lexicon JSON form.
+      const json = typeof (blob as { toJSON?: unknown })?.toJSON === 'function' ? (blob as { toJSON(): unknown }).toJSON() : blob;
+      const ref = json as { $type?: unknown; ref?: { $link?: unknown }; size?: unknown } | undefined;
+      if (ref?.$type !== 'blob' || typeof ref.ref?.$link !== 'string' || ref.size !== bytes.length) {
+        throw new AtmError('InvalidRecord', 'uploadBlob answer is not a ref to the uploaded blob', {
+          operation: 'uploadBlob',
+          size: bytes.length,
+        });
+      }
+      return json;
     },
   };
 }
@@ -106,5 +133,98 @@ export function publicRepos(options: { identity: IdentityResolver; fetch?: Fetch
       } while (cursor && out.length < max);
       return out;
     },
+    listRecordsAfter(did, collection, afterRkey, limit) {
+      return listRecordsAfter(options, did, collection, afterRkey, limit);
+    },
+    getBlob(did, cid) {
+      return getBlob(options, did, cid);
+    },
   };
+}
+
+interface PublicReposOptions {
+  identity: IdentityResolver;
+  fetch?: FetchLike;
+  timeoutMs?: number;
+}
+
+/**
+ * One page of records after `afterRkey`, oldest first. The PDS's `listRecords` with
+ * `reverse=true` orders by rkey ascending and treats `cursor` as "rkey strictly greater than"
+ * (PDS 0.4: actor-store record reader), so the last rkey we processed is the cursor. TIDs sort by
+ * time, so ascending rkey is write order.
+ *
+ * The PDS is not trusted with the order: a record not strictly after the previous one (or
+ * after `afterRkey`) is dropped, so a caller that keeps the last rkey as its cursor never goes
+ * backwards or sees a record twice. `cursor` is the last returned rkey, set only when the page
+ * came back full (more may follow); we never adopt a cursor the PDS makes up, which could skip
+ * records the caller has not seen.
+ */
+async function listRecordsAfter(
+  options: PublicReposOptions,
+  did: string,
+  collection: string,
+  afterRkey: string | undefined,
+  limit: number,
+): Promise<{ records: RepoRecord[]; cursor?: string }> {
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+    throw new AtmError('InvalidInput', 'listRecordsAfter limit must be an integer in 1..100', { limit });
+  }
+  if (afterRkey !== undefined && !RECORD_KEY.test(afterRkey)) {
+    throw new AtmError('InvalidInput', 'listRecordsAfter cursor is not a record key', { did, collection });
+  }
+  const { pds } = await options.identity.resolveDid(did);
+  const url = new URL('/xrpc/com.atproto.repo.listRecords', pds);
+  url.searchParams.set('repo', did);
+  url.searchParams.set('collection', collection);
+  url.searchParams.set('limit', String(limit));
+  url.searchParams.set('reverse', 'true');
+  if (afterRkey !== undefined) url.searchParams.set('cursor', afterRkey);
+  const body = await fetchBytes(url.toString(), {
+    fetch: options.fetch,
+    maxBytes: MAX_PAGE_BYTES,
+    timeoutMs: options.timeoutMs,
+    accept: 'application/json',
+  });
+  if (!body) return { records: [] };
+  const page = parsePage(body, did, collection, limit);
+  const records: RepoRecord[] = [];
+  let last = afterRkey;
+  for (const record of page.records) {
+    // Plain string comparison is the PDS's (SQLite's) byte order for rkey syntax, which is ASCII.
+    if (last !== undefined && record.rkey <= last) continue;
+    records.push(record);
+    last = record.rkey;
+  }
+  const full = records.length === limit;
+  return { records, ...(full && last !== undefined ? { cursor: last } : {}) };
+}
+
+// The event lexicon's `blob.maxSize`: a larger blob is not one of ours.
+const MAX_BLOB_BYTES = 4_000_000;
+
+/**
+ * A blob from the DID's PDS, verified against its CID: atproto blobs are CIDv1, raw codec,
+ * SHA-256, so the bytes prove themselves and the PDS cannot substitute others.
+ */
+async function getBlob(options: PublicReposOptions, did: string, cid: string): Promise<Uint8Array> {
+  const wanted = parseCidSafe(cid, { flavor: 'raw' });
+  if (!wanted || wanted.toString() !== cid) {
+    throw new AtmError('InvalidInput', 'not a raw-codec SHA-256 blob CID', { did, cid });
+  }
+  const { pds } = await options.identity.resolveDid(did);
+  const url = new URL('/xrpc/com.atproto.sync.getBlob', pds);
+  url.searchParams.set('did', did);
+  url.searchParams.set('cid', cid);
+  const bytes = await fetchBytes(url.toString(), {
+    fetch: options.fetch,
+    maxBytes: MAX_BLOB_BYTES,
+    timeoutMs: options.timeoutMs,
+  });
+  if (!bytes) throw new AtmError('Network', 'blob not found', { did, cid, status: 404 });
+  const actual = await cidForRawBytes(bytes);
+  if (!actual.equals(wanted)) {
+    throw new AtmError('ProofInvalid', 'blob bytes do not match their CID', { did, cid });
+  }
+  return bytes;
 }

@@ -46,12 +46,19 @@ export interface GroupRecord {
     appliedAt: number;
     /** Message ids we sent on the current branch since the parent: re-sent if it loses. */
     sentSince: string[];
+    /** Set when the winning commit so far is ours: what to do again if it loses. */
+    intent?: CommitIntent;
   };
   /** DIDs of the members' repos, polled for this group's events. */
   memberDids: string[];
+  /** False once a commit removed this device: history stays readable, nothing can be sent. */
+  active: boolean;
   createdAt: number;
   updatedAt: number;
 }
+
+/** Why we committed, so the commit can be redone on the winning branch if it loses (§6.7). */
+export type CommitIntent = { kind: 'update' };
 
 export type MessageStatus = 'sending' | 'sent' | 'failed';
 

@@ -93,10 +93,33 @@ export interface OwnRepo {
   putRecord(collection: string, rkey: string, record: unknown): Promise<{ uri: string; cid: string }>;
   /** Deleting an absent record succeeds. */
   deleteRecord(collection: string, rkey: string): Promise<void>;
+  /**
+   * Uploads bytes as an `application/octet-stream` blob (docs/protocol.md §6.5) and returns its
+   * ref as lexicon JSON: `{$type: 'blob', ref: {$link}, mimeType, size}`. Blobs are
+   * content-addressed, so uploading the same bytes again returns the same ref. The PDS drops a
+   * blob no record references after a while: upload again right before each write that uses it.
+   */
+  uploadBlob(bytes: Uint8Array): Promise<unknown>;
 }
 
 /** Anyone's repo, read from their own PDS without credentials. */
 export interface PublicRepos {
   /** Every record of a collection (all pages, bounded by `max`). */
   listRecords(did: string, collection: string, options?: { max?: number }): Promise<RepoRecord[]>;
+  /**
+   * At most `limit` (1..100) records whose rkey is strictly greater than `afterRkey` (all when
+   * undefined), oldest first (ascending rkey: TIDs sort by time). `cursor` is the last record's
+   * rkey when the page was full and more may follow; absent once caught up.
+   */
+  listRecordsAfter(
+    did: string,
+    collection: string,
+    afterRkey: string | undefined,
+    limit: number,
+  ): Promise<{ records: RepoRecord[]; cursor?: string }>;
+  /**
+   * A blob's bytes (at most 4 MB, the event lexicon's maxSize), checked against `cid`: bytes that
+   * do not hash to it are refused with `ProofInvalid`.
+   */
+  getBlob(did: string, cid: string): Promise<Uint8Array>;
 }

@@ -12,6 +12,9 @@ import { newTid } from '../../src/engine/tid';
 import { createSuite, type MlsContext, type MlsSuite } from '../../src/mls';
 import { openAtmDb } from '../../src/store/db';
 import { idbDeviceStore, idbKeyPackageStore } from '../../src/store/device-store';
+import { idbDeliveryStore } from '../../src/store/delivery-store';
+import { createDeliveryEngine } from '../../src/engine/delivery-engine';
+import { DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from '../../src/engine/delivery-deps';
 
 /**
  * One simulated browser profile: its own IndexedDB (fake-indexeddb, real IDB semantics), its own
@@ -67,4 +70,25 @@ export async function startDevice(
     welcomes,
     usedWelcome: async (id) => welcomes.has(id),
   };
+}
+
+/** The delivery engine of a test device over its own IndexedDB (reopened to "restart" it). */
+export async function deliveryEngineFor(d: TestDevice, dbName: string, policy: Partial<DeliveryPolicy> = {}) {
+  const db = await openAtmDb(dbName);
+  const store = idbDeliveryStore(db);
+  const engine = createDeliveryEngine({
+    device: d.device,
+    mls: d.mls,
+    store,
+    repo: d.repo,
+    publicRepos: d.publicRepos,
+    keyPackages: d.keyPackages,
+    clock,
+    newTid,
+    policy: { ...DEFAULT_DELIVERY_POLICY, ...policy },
+    as: d.as,
+    // Tests drive time themselves: retry at once rather than after seconds.
+    retryPolicy: { baseMs: 0, maxMs: 0 },
+  });
+  return { engine, store, db };
 }

@@ -17,8 +17,15 @@ export interface RepoWrite {
   landed: boolean;
 }
 
+/** One uploadBlob call; `landed`: false when the bytes never reached the repo. */
+export interface BlobUpload {
+  cid: string;
+  size: number;
+  landed: boolean;
+}
+
 interface Fault {
-  op: 'put' | 'delete';
+  op: 'put' | 'delete' | 'upload';
   /** 1-based, counted from when the fault was armed. */
   onCall: number;
   landed: boolean;
@@ -32,11 +39,14 @@ export class MemoryRepo implements OwnRepo, PublicRepos {
   /** The write that the armed fault made fail. */
   failed: RepoWrite | undefined;
   private fault: Fault | undefined;
+  private readonly blobs = new Map<string, Uint8Array>();
+  /** Every uploadBlob call in order, failed ones included. */
+  readonly uploads: BlobUpload[] = [];
 
   constructor(readonly did: string) {}
 
   /** The `onCall`-th `op` call from now throws AtmError('Network'); `landed`: after the write took effect. */
-  failOnce(op: 'put' | 'delete', onCall: number, options: { landed?: boolean } = {}): void {
+  failOnce(op: 'put' | 'delete' | 'upload', onCall: number, options: { landed?: boolean } = {}): void {
     this.fault = { op, onCall, landed: options.landed === true, seen: 0 };
     this.failed = undefined;
   }
@@ -57,6 +67,29 @@ export class MemoryRepo implements OwnRepo, PublicRepos {
     });
   }
 
+  /** Blobs are content-addressed: the same bytes always get the same CID, as on a PDS. */
+  async uploadBlob(bytes: Uint8Array): Promise<unknown> {
+    const copy = bytes.slice();
+    const cid = rawCidOf(copy);
+    const fault = this.fault;
+    let fails = false;
+    let landed = true;
+    if (fault?.op === 'upload' && ++fault.seen === fault.onCall) {
+      this.fault = undefined;
+      fails = true;
+      landed = fault.landed;
+    }
+    if (landed) this.blobs.set(cid, copy);
+    this.uploads.push({ cid, size: copy.length, landed });
+    if (fails) throw new AtmError('Network', 'uploadBlob: connection reset', { size: copy.length });
+    return { $type: 'blob', ref: { $link: cid }, mimeType: 'application/octet-stream', size: copy.length };
+  }
+
+  /** Test side: the bytes of an uploaded blob. */
+  blob(cid: string): Uint8Array | undefined {
+    return this.blobs.get(cid);
+  }
+
   async listRecords(did: string, collection: string, options: { max?: number } = {}): Promise<RepoRecord[]> {
     if (did !== this.did) return [];
     const prefix = `${collection}/`;
@@ -69,6 +102,23 @@ export class MemoryRepo implements OwnRepo, PublicRepos {
       // listRecords answers newest first (rkeys are TIDs, which sort by time).
       .sort((a, b) => (a.rkey < b.rkey ? 1 : a.rkey > b.rkey ? -1 : 0));
     return found.slice(0, options.max ?? found.length);
+  }
+
+  async listRecordsAfter(
+    did: string,
+    collection: string,
+    afterRkey: string | undefined,
+    limit: number,
+  ): Promise<{ records: RepoRecord[]; cursor?: string }> {
+    const ascending = (await this.listRecords(did, collection)).reverse();
+    const records = ascending.filter((r) => afterRkey === undefined || r.rkey > afterRkey).slice(0, limit);
+    return records.length === limit ? { records, cursor: records[records.length - 1]!.rkey } : { records };
+  }
+
+  async getBlob(_did: string, cid: string): Promise<Uint8Array> {
+    const bytes = this.blobs.get(cid);
+    if (!bytes) throw new AtmError('Network', 'blob not found', { cid });
+    return bytes.slice();
   }
 
   /** Test side: a record written by someone else (another device, another client), not logged. */
@@ -116,6 +166,26 @@ function key(collection: string, rkey: string): string {
 
 function cidOf(json: unknown): string {
   return `bafyrei${createHash('sha256').update(JSON.stringify(json)).digest('hex').slice(0, 40)}`;
+}
+
+/** The CID a PDS gives a blob: CIDv1, raw codec (0x55), SHA-256, base32 (multibase 'b'). */
+function rawCidOf(bytes: Uint8Array): string {
+  const cid = Buffer.concat([Buffer.from([0x01, 0x55, 0x12, 0x20]), createHash('sha256').update(bytes).digest()]);
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  let out = 'b';
+  let buffer = 0;
+  let bits = 0;
+  for (const byte of cid) {
+    buffer = (buffer << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += alphabet[(buffer >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    buffer &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += alphabet[(buffer << (5 - bits)) & 31];
+  return out;
 }
 
 const BASE32_SORTABLE = '234567abcdefghijklmnopqrstuvwxyz';

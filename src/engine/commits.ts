@@ -1,0 +1,131 @@
+import { toHex } from '../bytes';
+import { AtmError } from '../errors';
+import { decodeGroupState, processCommit, selfUpdate, type GroupState } from '../mls';
+import { didsOf } from './create-group';
+import { consumeTag, type TagMatch } from '../protocol/tags';
+import { TEXT_TYPE } from '../protocol/content';
+import type { DeliveryDeps } from './delivery-deps';
+import type { ChangeSet, CommitIntent, EpochRecord, GroupRecord } from './delivery-state';
+import { enterEpoch, epochRecordFor, withEpochRecord } from './epochs';
+import { encodeState, groupState, loadGroup, ownLeaf, sealOwnEvent } from './group-events';
+import { sealContent } from './send';
+
+/** §6.7: a commit's rank is the SHA-256 of its MLSMessage bytes; the smallest rank wins. */
+export async function commitRank(message: Uint8Array): Promise<string> {
+  return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', message as Uint8Array<ArrayBuffer>)));
+}
+
+
+/** The group after our own commit on its current state: we become provisional winner (§6.7). */
+async function afterOwnCommit(
+  deps: DeliveryDeps,
+  group: GroupRecord,
+  newState: GroupState,
+  commit: Uint8Array,
+  intent: CommitIntent,
+): Promise<{ group: GroupRecord; changes: ChangeSet }> {
+  const state = groupState(deps, group);
+  const sealed = await sealOwnEvent(deps, group.current, ownLeaf(state), commit);
+  const sealedGroup = { ...group, current: sealed.current };
+  const next: GroupRecord = {
+    ...sealedGroup,
+    ...enterEpoch(sealedGroup, encodeState(newState), await epochRecordFor(deps.mls, newState), deps.policy.retainedEpochs),
+    parent: { state: group.state, winnerRank: await commitRank(commit), appliedAt: deps.clock.now(), sentSince: [], intent },
+    memberDids: didsOf(newState),
+    updatedAt: deps.clock.now(),
+  };
+  return { group: next, changes: { putOutbox: [sealed.item] } };
+}
+
+/** Commits a self-update (post-compromise security: a fresh leaf key and path secrets). */
+export async function commitSelfUpdate(deps: DeliveryDeps, groupId: string): Promise<ChangeSet> {
+  const group = await loadGroup(deps, groupId);
+  if (!group.active) throw new AtmError('NotMember', 'this device was removed from the group', { groupId });
+  const result = await selfUpdate(deps.mls, groupState(deps, group));
+  const after = await afterOwnCommit(deps, group, result.newState, result.commit, { kind: 'update' });
+  return { ...after.changes, putGroups: [after.group] };
+}
+
+export type CommitOutcome = 'applied' | 'switched' | 'ignored';
+
+/**
+ * A commit of another member, matched by tag in epoch record `record` (docs/protocol.md §6.7):
+ * - for our current epoch: applied on top of our state; our previous parent becomes final;
+ * - for the parent's epoch, while not final: a competitor. If it ranks below the winner so far,
+ *   we switch to it: re-apply it on the parent, re-send our messages of the losing branch, and
+ *   redo our own commit's intent if the loser was ours;
+ * - anything else is stale and ignored.
+ */
+export async function receiveCommit(
+  deps: DeliveryDeps,
+  group: GroupRecord,
+  record: EpochRecord,
+  match: TagMatch,
+  message: Uint8Array,
+): Promise<{ group: GroupRecord; changes: ChangeSet; outcome: CommitOutcome }> {
+  const rank = await commitRank(message);
+  const consumed = await consumeTag(record.tagKey, record.tags, match);
+  const marked = withEpochRecord(group, { ...record, tags: consumed });
+  const now = deps.clock.now();
+
+  if (record.epoch === group.current.epoch) {
+    const result = await processCommit(deps.mls, groupState(deps, group), message);
+    if (result.committer.leafIndex !== match.leaf) {
+      throw new AtmError('MlsRejected', 'commit sender differs from its tag', { leaf: match.leaf });
+    }
+    const next: GroupRecord = {
+      ...marked,
+      ...enterEpoch(marked, encodeState(result.newState), await epochRecordFor(deps.mls, result.newState), deps.policy.retainedEpochs),
+      parent: { state: group.state, winnerRank: rank, appliedAt: now, sentSince: [] },
+      memberDids: didsOf(result.newState),
+      active: !result.removedSelf,
+      updatedAt: now,
+    };
+    return { group: next, changes: {}, outcome: 'applied' };
+  }
+
+  const parentEpoch = (BigInt(group.current.epoch) - 1n).toString();
+  if (!group.parent || record.epoch !== parentEpoch || rank >= group.parent.winnerRank) {
+    return { group: marked, changes: {}, outcome: 'ignored' };
+  }
+
+  // A better commit for the parent's epoch: the branch we are on loses.
+  const parentState = decodeGroupState(deps.mls, group.parent.state);
+  const result = await processCommit(deps.mls, parentState, message);
+  if (result.committer.leafIndex !== match.leaf) {
+    throw new AtmError('MlsRejected', 'commit sender differs from its tag', { leaf: match.leaf });
+  }
+  let next: GroupRecord = {
+    ...marked,
+    state: encodeState(result.newState),
+    current: await epochRecordFor(deps.mls, result.newState),
+    parent: { state: group.parent.state, winnerRank: rank, appliedAt: now, sentSince: [] },
+    memberDids: didsOf(result.newState),
+    active: !result.removedSelf,
+    updatedAt: now,
+  };
+  const changes: ChangeSet = { putOutbox: [] };
+  // Our messages of the losing branch go out again on the winner, with the same ids.
+  if (next.active) {
+    for (const id of group.parent.sentSince) {
+      const original = await deps.store.getMessage(group.groupId, id);
+      if (!original || !original.own) continue;
+      const resent = await sealContent(deps, next, decodeGroupState(deps.mls, next.state), {
+        $type: TEXT_TYPE,
+        id,
+        text: original.text,
+        sentAt: original.sentAt,
+      });
+      next = resent.group;
+      changes.putOutbox!.push(...(resent.changes.putOutbox ?? []));
+    }
+  }
+  // Our own commit lost: do it again on the winning branch.
+  if (group.parent.intent?.kind === 'update' && next.active) {
+    const redo = await selfUpdate(deps.mls, decodeGroupState(deps.mls, next.state));
+    const after = await afterOwnCommit(deps, next, redo.newState, redo.commit, { kind: 'update' });
+    next = after.group;
+    changes.putOutbox!.push(...(after.changes.putOutbox ?? []));
+  }
+  return { group: next, changes, outcome: 'switched' };
+}

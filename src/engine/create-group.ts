@@ -1,0 +1,72 @@
+import { toHex } from '../bytes';
+import { groupId as mlsGroupId, members, type GroupState } from '../mls';
+import { sealInvite } from '../protocol/invite';
+import { EVENT, EVENT_COLLECTION_NSID, recordJson } from '../protocol/records';
+import type { DeliveryDeps } from './delivery-deps';
+import type { ChangeSet, GroupRecord, OutboxItem } from './delivery-state';
+import { epochRecordFor } from './epochs';
+import { encodeState } from './group-events';
+import { createGroupWithDevices, type NewGroup } from './groups';
+import type { AuthenticationService } from './authentication-service';
+
+export function didsOf(state: GroupState): string[] {
+  const dids = new Set<string>();
+  for (const m of members(state)) {
+    const match = /^at:\/\/([^/]+)\//.exec(m.identity);
+    if (match) dids.add(match[1]!);
+  }
+  return [...dids].sort();
+}
+
+/** A fresh GroupRecord for a state this device just created or joined. */
+export async function newGroupRecord(
+  deps: Pick<DeliveryDeps, 'mls' | 'clock'>,
+  state: GroupState,
+  convoId?: string,
+): Promise<GroupRecord> {
+  const now = deps.clock.now();
+  return {
+    groupId: toHex(mlsGroupId(state)),
+    ...(convoId ? { convoId } : {}),
+    state: encodeState(state),
+    current: await epochRecordFor(deps.mls, state),
+    retained: [],
+    memberDids: didsOf(state),
+    active: true,
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+/**
+ * Creates a group with every device the DIDs publish (ours included), and one stealth invite
+ * per added device (docs/protocol.md §6.6), sealed to the invite key of its CAR-verified device
+ * record. The group and the invites are stored together; the outbox publishes the invites.
+ */
+export async function createGroupForDids(
+  deps: DeliveryDeps & { as: AuthenticationService },
+  dids: readonly string[],
+  convoId?: string,
+): Promise<{ changes: ChangeSet; group: GroupRecord; created: NewGroup }> {
+  const created = await createGroupWithDevices(deps, dids);
+  const group = await newGroupRecord(deps, created.state, convoId);
+  const putOutbox: OutboxItem[] = [];
+  if (created.welcome && created.ratchetTree) {
+    const now = deps.clock.now();
+    for (const added of created.added) {
+      const identity = `at://${added.did}/org.atmessaging.device/${added.device}`;
+      // Cached from the key package check: the invite key is from the same proven record.
+      const device = await deps.as.verify(identity, added.keyPackage.leafNode.signaturePublicKey);
+      const invite = await sealInvite(device.record.inviteKey, created.welcome, created.ratchetTree);
+      putOutbox.push({
+        rkey: deps.newTid(),
+        collection: EVENT_COLLECTION_NSID,
+        record: recordJson(EVENT, EVENT.$build({ tag: invite.tag, ciphertext: invite.ciphertext })),
+        createdAt: now,
+        attempts: 0,
+        nextAttemptAt: now,
+      });
+    }
+  }
+  return { changes: { putGroups: [group], putOutbox }, group, created };
+}

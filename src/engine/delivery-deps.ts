@@ -1,0 +1,38 @@
+import type { MlsContext } from '../mls';
+import type { DeliveryStore } from './delivery-state';
+import type { Clock, KeyPackageStore, LocalDevice, OwnRepo, PublicRepos } from './ports';
+
+/** Timings and bounds of delivery (docs/protocol.md §6.7, §7). */
+export interface DeliveryPolicy {
+  /** A winning commit is final this long after it was applied; then its parent state is deleted. */
+  finalityMs: number;
+  /** Past epochs whose late events are still accepted (and whose keys are kept). */
+  retainedEpochs: number;
+  /** Unrecognised events kept for a retry after the next epoch change. */
+  pendingMax: number;
+  pendingTtlMs: number;
+}
+
+export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = {
+  finalityMs: 10 * 60_000,
+  retainedEpochs: 2,
+  pendingMax: 1000,
+  pendingTtlMs: 7 * 24 * 3600_000,
+};
+
+export interface DeliveryDeps {
+  device: LocalDevice;
+  mls: MlsContext;
+  store: DeliveryStore;
+  repo: OwnRepo;
+  publicRepos: PublicRepos;
+  keyPackages: KeyPackageStore;
+  clock: Clock;
+  newTid(): string;
+  policy: DeliveryPolicy;
+}
+
+/** 16 random bytes, hex: message ids. */
+export function randomId(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+}

@@ -1,0 +1,56 @@
+import { commitSelfUpdate } from './commits';
+import { createGroupForDids } from './create-group';
+import type { DeliveryDeps } from './delivery-deps';
+import type { ChangeSet, GroupRecord, MessageRecord } from './delivery-state';
+import { pollInbox, type PollReport } from './inbox';
+import { flushOutbox, retryOutboxItem, type FlushReport, type RetryPolicy } from './outbox';
+import { sendText } from './send';
+import { createSerialQueue } from './serial';
+import type { AuthenticationService } from './authentication-service';
+
+export interface DeliveryEngine {
+  createGroup(dids: readonly string[], convoId?: string): Promise<GroupRecord>;
+  sendText(groupId: string, text: string): Promise<MessageRecord>;
+  selfUpdate(groupId: string): Promise<void>;
+  /** Publishes what the outbox holds (in order, with retries). */
+  flush(): Promise<FlushReport>;
+  /** Reads new events from peers' repos (and `contacts`, for invites) and applies them. */
+  poll(contacts?: readonly string[]): Promise<PollReport>;
+  retry(rkey: string): Promise<boolean>;
+  groups(): Promise<GroupRecord[]>;
+  messages(groupId: string): Promise<MessageRecord[]>;
+}
+
+/**
+ * The device's delivery use cases, one at a time (see serial.ts): each computes a ChangeSet
+ * from stored state and stores it in one transaction before anything leaves the device.
+ */
+export function createDeliveryEngine(
+  deps: DeliveryDeps & { as: AuthenticationService; retryPolicy?: RetryPolicy },
+): DeliveryEngine {
+  const queue = createSerialQueue();
+  const apply = (changes: ChangeSet) => deps.store.apply(changes);
+  return {
+    createGroup: (dids, convoId) =>
+      queue.run(async () => {
+        const { changes, group } = await createGroupForDids(deps, dids, convoId);
+        await apply(changes);
+        return group;
+      }),
+    sendText: (groupId, text) =>
+      queue.run(async () => {
+        const { changes, message } = await sendText(deps, groupId, text);
+        await apply(changes);
+        return message;
+      }),
+    selfUpdate: (groupId) => queue.run(async () => apply(await commitSelfUpdate(deps, groupId))),
+    flush: () =>
+      queue.run(() =>
+        flushOutbox({ store: deps.store, repo: deps.repo, clock: deps.clock, ...(deps.retryPolicy ? { policy: deps.retryPolicy } : {}) }),
+      ),
+    poll: (contacts = []) => queue.run(() => pollInbox(deps, contacts)),
+    retry: (rkey) => queue.run(() => retryOutboxItem(deps.store, rkey, deps.clock)),
+    groups: () => deps.store.listGroups(),
+    messages: (groupId) => deps.store.listMessages(groupId),
+  };
+}

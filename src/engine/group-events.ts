@@ -1,0 +1,70 @@
+import { fromHex } from '../bytes';
+import { AtmError } from '../errors';
+import { decodeGroupState, encodeGroupState, ownLeafIndex, type GroupState } from '../mls';
+import { sealEnvelope } from '../protocol/envelope';
+import { EVENT, EVENT_COLLECTION_NSID, recordJson } from '../protocol/records';
+import { eventTag } from '../protocol/tags';
+import type { DeliveryDeps } from './delivery-deps';
+import type { EpochRecord, GroupRecord, OutboxItem } from './delivery-state';
+
+/** Loads a group this device can send in, with the parent dropped if its window has passed. */
+export async function loadGroup(deps: DeliveryDeps, groupId: string): Promise<GroupRecord> {
+  const group = await deps.store.getGroup(groupId);
+  if (!group) throw new AtmError('NotMember', 'no such group on this device', { groupId });
+  return settleFinality(group, deps.clock.now(), deps.policy.finalityMs);
+}
+
+export function groupState(deps: DeliveryDeps, group: GroupRecord): GroupState {
+  return decodeGroupState(deps.mls, group.state);
+}
+
+/**
+ * §6.7: once the winning commit has stood for `finalityMs`, the epoch is final: the parent
+ * state (and with it the losing branches' only way back) is deleted, for forward secrecy.
+ */
+export function settleFinality(group: GroupRecord, now: number, finalityMs: number): GroupRecord {
+  if (group.parent && now - group.parent.appliedAt >= finalityMs) {
+    const { parent: _dropped, ...rest } = group;
+    return rest;
+  }
+  return group;
+}
+
+/**
+ * Seals one of our MLS messages of the current epoch as an event (§6.3, §6.4): takes the next
+ * counter of our leaf, and returns the outbox item plus the epoch record with the counter
+ * advanced. The caller stores both in one transaction before anything is published.
+ */
+export async function sealOwnEvent(
+  deps: DeliveryDeps,
+  current: EpochRecord,
+  ownLeaf: number,
+  mlsMessage: Uint8Array,
+  message?: OutboxItem['message'],
+): Promise<{ item: OutboxItem; current: EpochRecord }> {
+  const tag = await eventTag(current.tagKey, ownLeaf, current.nextCounter);
+  const ciphertext = await sealEnvelope(current.envelopeKey, tag, mlsMessage);
+  const now = deps.clock.now();
+  const item: OutboxItem = {
+    rkey: deps.newTid(),
+    collection: EVENT_COLLECTION_NSID,
+    record: recordJson(EVENT, EVENT.$build({ tag, ciphertext })),
+    createdAt: now,
+    attempts: 0,
+    nextAttemptAt: now,
+    ...(message ? { message } : {}),
+  };
+  return { item, current: { ...current, nextCounter: current.nextCounter + 1 } };
+}
+
+export function ownLeaf(state: GroupState): number {
+  return ownLeafIndex(state);
+}
+
+export function encodeState(state: GroupState): Uint8Array {
+  return encodeGroupState(state);
+}
+
+export function groupIdBytes(group: GroupRecord): Uint8Array {
+  return fromHex(group.groupId);
+}

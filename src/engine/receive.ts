@@ -1,0 +1,155 @@
+import { fromHex } from '../bytes';
+import { AtmError, isAtmError, type AtmErrorCode } from '../errors';
+import { decryptApplicationMessage, ownLeafIndex } from '../mls';
+import { decodeContent } from '../protocol/content';
+import { openEventMessage } from '../protocol/envelope';
+import { tryOpenInvite } from '../protocol/invite';
+import { consumeTag, matchTag, type TagMatch } from '../protocol/tags';
+import { receiveCommit } from './commits';
+import { newGroupRecord } from './create-group';
+import type { DeliveryDeps } from './delivery-deps';
+import type { ChangeSet, EpochRecord, GroupRecord, MessageRecord } from './delivery-state';
+import { withEpochRecord } from './epochs';
+import { encodeState, groupState, settleFinality } from './group-events';
+import { joinFromWelcome } from './groups';
+
+/** One event as read from a repo: the record's tag and its (downloaded) sealed bytes. */
+export interface IncomingEvent {
+  uri: string;
+  did: string;
+  rkey: string;
+  tag: Uint8Array;
+  ciphertext: Uint8Array;
+}
+
+export type EventOutcome =
+  | { kind: 'message'; groupId: string; message: MessageRecord }
+  | { kind: 'duplicate'; groupId: string }
+  | { kind: 'commit'; groupId: string; result: 'applied' | 'switched' | 'ignored' }
+  | { kind: 'own'; groupId: string }
+  | { kind: 'joined'; groupId: string }
+  | { kind: 'unrecognised' }
+  | { kind: 'rejected'; code: AtmErrorCode | 'Unknown'; groupId?: string };
+
+/** Errors that say "not now" rather than "never": the event is kept and tried again. */
+const RETRY_LATER: ReadonlySet<AtmErrorCode> = new Set(['Network', 'Timeout']);
+
+function findMatch(groups: GroupRecord[], tag: Uint8Array): { group: GroupRecord; record: EpochRecord; match: TagMatch } | undefined {
+  for (const group of groups) {
+    for (const record of [group.current, ...group.retained]) {
+      const match = matchTag(record.tags, tag);
+      if (match) return { group, record, match };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Processes one event (docs/protocol.md §6, §7). Returns the changes to store atomically with
+ * the reader's cursor; nothing is written here. Bad input is `rejected` with its code and
+ * changes nothing; a network failure throws so the cursor does not move past the event.
+ */
+export async function processEvent(
+  deps: DeliveryDeps,
+  event: IncomingEvent,
+): Promise<{ changes: ChangeSet; outcome: EventOutcome }> {
+  const now = deps.clock.now();
+  const groups = (await deps.store.listGroups()).map((g) => settleFinality(g, now, deps.policy.finalityMs));
+  const found = findMatch(groups, event.tag);
+  try {
+    if (found) return await processMatched(deps, found.group, found.record, found.match, event);
+    const invite = await tryOpenInvite(deps.device.invite.privateKey, event.tag, event.ciphertext);
+    if (invite) return await processInvite(deps, invite.welcome, invite.ratchetTree);
+    return { changes: {}, outcome: { kind: 'unrecognised' } };
+  } catch (error) {
+    if (isAtmError(error) && RETRY_LATER.has(error.code)) throw error;
+    return {
+      changes: {},
+      outcome: { kind: 'rejected', code: isAtmError(error) ? error.code : 'Unknown', groupId: found?.group.groupId },
+    };
+  }
+}
+
+async function processMatched(
+  deps: DeliveryDeps,
+  group: GroupRecord,
+  record: EpochRecord,
+  match: TagMatch,
+  event: IncomingEvent,
+): Promise<{ changes: ChangeSet; outcome: EventOutcome }> {
+  const opened = await openEventMessage(
+    { envelopeKey: record.envelopeKey, groupId: fromHex(group.groupId), epoch: BigInt(record.epoch) },
+    event.tag,
+    event.ciphertext,
+  );
+  const state = groupState(deps, group);
+  if (match.leaf === ownLeafIndex(state)) {
+    // Our own event, read back from our repo (or copied elsewhere): nothing to apply.
+    const tags = await consumeTag(record.tagKey, record.tags, match);
+    return {
+      changes: { putGroups: [withEpochRecord(group, { ...record, tags })] },
+      outcome: { kind: 'own', groupId: group.groupId },
+    };
+  }
+  if (opened.contentType === 'commit') {
+    const result = await receiveCommit(deps, group, record, match, opened.message);
+    return {
+      changes: { ...result.changes, putGroups: [result.group] },
+      outcome: { kind: 'commit', groupId: group.groupId, result: result.outcome },
+    };
+  }
+  if (opened.contentType !== 'application') {
+    throw new AtmError('UnexpectedMessage', 'protocol v1 sends no standalone proposals');
+  }
+  const decrypted = await decryptApplicationMessage(deps.mls, state, opened.message);
+  if (decrypted.sender.leafIndex !== match.leaf) {
+    throw new AtmError('MlsRejected', 'message sender differs from its tag', { leaf: match.leaf });
+  }
+  const content = decodeContent(decrypted.plaintext);
+  const tags = await consumeTag(record.tagKey, record.tags, match);
+  const next: GroupRecord = {
+    ...withEpochRecord(group, { ...record, tags }),
+    state: encodeState(decrypted.newState),
+    updatedAt: deps.clock.now(),
+  };
+  if (await deps.store.getMessage(group.groupId, content.id)) {
+    return { changes: { putGroups: [next] }, outcome: { kind: 'duplicate', groupId: group.groupId } };
+  }
+  const message: MessageRecord = {
+    groupId: group.groupId,
+    id: content.id,
+    senderUri: decrypted.sender.identity,
+    text: content.text,
+    sentAt: content.sentAt,
+    receivedAt: deps.clock.now(),
+    own: false,
+    status: 'sent',
+  };
+  return {
+    changes: { putGroups: [next], putMessages: [message] },
+    outcome: { kind: 'message', groupId: group.groupId, message },
+  };
+}
+
+async function processInvite(
+  deps: DeliveryDeps,
+  welcome: Uint8Array,
+  ratchetTree: Uint8Array,
+): Promise<{ changes: ChangeSet; outcome: EventOutcome }> {
+  let groupId = '';
+  await joinFromWelcome(
+    { ...deps, usedWelcome: (id) => deps.store.isWelcomeUsed(id) },
+    welcome,
+    ratchetTree,
+    async (state, welcomeId) => {
+      const group = await newGroupRecord(deps, state);
+      groupId = group.groupId;
+      if (await deps.store.getGroup(group.groupId)) {
+        // Already a member (e.g. through another Welcome): never roll the group back.
+        throw new AtmError('WelcomeReplayed', 'already a member of this group', { groupId });
+      }
+      await deps.store.apply({ putGroups: [group], addWelcomes: [welcomeId] });
+    },
+  );
+  return { changes: {}, outcome: { kind: 'joined', groupId } };
+}

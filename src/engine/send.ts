@@ -1,0 +1,59 @@
+import { AtmError } from '../errors';
+import { encryptApplicationMessage, type GroupState } from '../mls';
+import { encodeContent, TEXT_TYPE, type TextContent } from '../protocol/content';
+import { randomId, type DeliveryDeps } from './delivery-deps';
+import type { ChangeSet, GroupRecord, MessageRecord } from './delivery-state';
+import { encodeState, groupState, loadGroup, ownLeaf, sealOwnEvent } from './group-events';
+
+/**
+ * Encrypts `content` on the group's current state and queues it. Returns the group as it must
+ * be stored, with the outbox item: the state and the counter it consumed are saved before the
+ * event is ever published, so a restart never re-uses a ratchet generation or a tag.
+ */
+export async function sealContent(
+  deps: DeliveryDeps,
+  group: GroupRecord,
+  state: GroupState,
+  content: TextContent,
+): Promise<{ group: GroupRecord; changes: ChangeSet }> {
+  const encrypted = await encryptApplicationMessage(deps.mls, state, encodeContent(content));
+  const sealed = await sealOwnEvent(deps, group.current, ownLeaf(state), encrypted.message, {
+    groupId: group.groupId,
+    id: content.id,
+  });
+  const next: GroupRecord = {
+    ...group,
+    state: encodeState(encrypted.newState),
+    current: sealed.current,
+    ...(group.parent ? { parent: { ...group.parent, sentSince: [...group.parent.sentSince, content.id] } } : {}),
+    updatedAt: deps.clock.now(),
+  };
+  return { group: next, changes: { putOutbox: [sealed.item] } };
+}
+
+/** Sends a text message to a group: stored as 'sending' and queued for our repo in one step. */
+export async function sendText(
+  deps: DeliveryDeps,
+  groupId: string,
+  text: string,
+): Promise<{ changes: ChangeSet; message: MessageRecord }> {
+  const group = await loadGroup(deps, groupId);
+  if (!group.active) throw new AtmError('NotMember', 'this device was removed from the group', { groupId });
+  const now = deps.clock.now();
+  const content: TextContent = { $type: TEXT_TYPE, id: randomId(), text, sentAt: now };
+  const sealed = await sealContent(deps, group, groupState(deps, group), content);
+  const message: MessageRecord = {
+    groupId,
+    id: content.id,
+    senderUri: deps.device.uri,
+    text,
+    sentAt: now,
+    receivedAt: now,
+    own: true,
+    status: 'sending',
+  };
+  return {
+    changes: { ...sealed.changes, putGroups: [sealed.group], putMessages: [message] },
+    message,
+  };
+}

@@ -1,0 +1,121 @@
+import { beforeAll, describe, expect, inject as viInject, it } from 'vitest';
+import type { DeliveryEngine } from '../../src/engine/delivery-engine';
+import { newTid } from '../../src/engine/tid';
+import { decodeGroupState, epochAuthenticator, epoch } from '../../src/mls';
+import { BUCKETS } from '../../src/protocol/padding';
+import { EVENT_COLLECTION_NSID } from '../../src/protocol/records';
+import { tryOpenInvite } from '../../src/protocol/invite';
+import { toHex } from '../../src/bytes';
+import { resumeCreationSession, uniqueName, type Account } from '../net/accounts';
+import { attachNetwork } from '../net/remote';
+import { deliveryEngineFor, startDevice, type TestDevice } from './device-harness';
+
+// Issue 4's acceptance against the real PLC + PDS: 3 users with 2 devices each. Every event
+// goes through the outbox into the author's repo and is read back by the others from there.
+
+const net = attachNetwork(viInject('network'));
+
+type Name = 'alice1' | 'alice2' | 'bob1' | 'bob2' | 'carol1' | 'carol2';
+const NAMES: Name[] = ['alice1', 'alice2', 'bob1', 'bob2', 'carol1', 'carol2'];
+
+interface Peer {
+  device: TestDevice;
+  engine: DeliveryEngine;
+  dbName: string;
+}
+
+let accounts: Record<'alice' | 'bob' | 'carol', Account>;
+let peers: Record<Name, Peer>;
+
+const text = (p: Peer, groupId: string) => p.engine.messages(groupId).then((ms) => ms.map((m) => m.text));
+
+/** Everyone publishes and reads until nothing moves any more (bounded). */
+async function settle(names: readonly Name[] = NAMES, contacts: string[] = [], shuffle = false) {
+  for (let round = 0; round < 12; round++) {
+    let moved = 0;
+    const order = shuffle ? [...names].sort(() => Math.random() - 0.5) : names;
+    for (const n of order) moved += (await peers[n].engine.flush()).published.length;
+    for (const n of order) {
+      const report = await peers[n].engine.poll(contacts);
+      moved += report.outcomes.filter((o) => o.kind !== 'own' && o.kind !== 'unrecognised').length;
+    }
+    if (moved === 0) return round;
+  }
+  throw new Error('did not settle in 12 rounds');
+}
+
+beforeAll(async () => {
+  const [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map((n) => net.createAccount(uniqueName(n))));
+  accounts = { alice: alice!, bob: bob!, carol: carol! };
+  const agents = {
+    alice: await resumeCreationSession(net.pdsUrl, alice!),
+    bob: await resumeCreationSession(net.pdsUrl, bob!),
+    carol: await resumeCreationSession(net.pdsUrl, carol!),
+  };
+  const entries = await Promise.all(
+    NAMES.map(async (name) => {
+      const owner = name.slice(0, -1) as 'alice' | 'bob' | 'carol';
+      const device = await startDevice(name, agents[owner], accounts[owner].did, net.plcUrl);
+      const dbName = `delivery-${name}-${newTid()}`;
+      const { engine } = await deliveryEngineFor(device, dbName);
+      return [name, { device, engine, dbName }] as const;
+    }),
+  );
+  peers = Object.fromEntries(entries) as Record<Name, Peer>;
+});
+
+describe('a direct conversation (alice and bob, two devices each)', () => {
+  let groupId: string;
+  const members: Name[] = ['alice1', 'alice2', 'bob1', 'bob2'];
+
+  beforeAll(async () => {
+    groupId = (await peers.alice1.engine.createGroup([accounts.bob.did])).groupId;
+    await settle(members, [accounts.alice.did]);
+  });
+
+  it('every device joins from its stealth invite', async () => {
+    for (const n of members) {
+      expect((await peers[n].engine.groups()).map((g) => g.groupId)).toContain(groupId);
+    }
+  });
+
+  it('messages flow both ways and to the sender\'s other device, each exactly once', async () => {
+    await peers.alice1.engine.sendText(groupId, 'hello bob');
+    await settle(members);
+    await peers.bob2.engine.sendText(groupId, 'hi alice');
+    await settle(members);
+    for (const n of members) {
+      expect(await text(peers[n], groupId)).toEqual(['hello bob', 'hi alice']);
+    }
+    const fromAlice = (await peers.bob1.engine.messages(groupId))[0]!;
+    expect(fromAlice.senderUri).toBe(peers.alice1.device.device.uri);
+    expect((await peers.alice1.engine.messages(groupId))[0]!.status).toBe('sent');
+  });
+});
+
+describe('raw records in the repos', () => {
+  it('show no group id, no repeated tag, and only bucket sizes', async () => {
+    const groups = await peers.alice1.engine.groups();
+    const groupIds = groups.map((g) => g.groupId);
+    const tags = new Set<string>();
+    let count = 0;
+    for (const account of Object.values(accounts)) {
+      // The raw JSON, exactly as any observer of the repo gets it.
+      const url = new URL('/xrpc/com.atproto.repo.listRecords', net.pdsUrl);
+      url.search = new URLSearchParams({ repo: account.did, collection: EVENT_COLLECTION_NSID, limit: '100' }).toString();
+      const data = (await (await fetch(url)).json()) as { records: Array<{ value: unknown }> };
+      for (const r of data.records) {
+        const value = r.value as { tag: { $bytes: string }; ciphertext?: { $bytes: string } };
+        const tag = Buffer.from(value.tag.$bytes, 'base64');
+        const ciphertext = Buffer.from(value.ciphertext!.$bytes, 'base64');
+        expect(Object.keys(value).sort()).toEqual(['$type', 'ciphertext', 'tag']);
+        expect(BUCKETS).toContain(ciphertext.length);
+        expect(tags.has(tag.toString('hex'))).toBe(false);
+        tags.add(tag.toString('hex'));
+        for (const id of groupIds) expect(ciphertext.toString('hex')).not.toContain(id);
+        count++;
+      }
+    }
+    expect(count).toBeGreaterThan(4);
+  });
+});
