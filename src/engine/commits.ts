@@ -7,7 +7,7 @@ import { TEXT_TYPE } from '../protocol/content';
 import type { DeliveryDeps } from './delivery-deps';
 import type { ChangeSet, CommitIntent, EpochRecord, GroupRecord } from './delivery-state';
 import { enterEpoch, epochRecordFor, withEpochRecord } from './epochs';
-import { encodeState, groupState, loadGroup, ownLeaf, sealOwnEvent } from './group-events';
+import { encodeState, groupState, loadGroup, ownLeaf, sealOwnEvent, settleFinality } from './group-events';
 import { sealContent } from './send';
 
 /** §6.7: a commit's rank is the SHA-256 of its MLSMessage bytes; the smallest rank wins. */
@@ -37,13 +37,33 @@ async function afterOwnCommit(
   return { group: next, changes: { putOutbox: [sealed.item] } };
 }
 
-/** Commits a self-update (post-compromise security: a fresh leaf key and path secrets). */
+/**
+ * Commits a self-update (post-compromise security: a fresh leaf key and path secrets). While the
+ * current epoch is not final the intent is deferred (§6.7) and `runDeferredCommits` does it later.
+ */
 export async function commitSelfUpdate(deps: DeliveryDeps, groupId: string): Promise<ChangeSet> {
   const group = await loadGroup(deps, groupId);
   if (!group.active) throw new AtmError('NotMember', 'this device was removed from the group', { groupId });
+  if (group.parent) return { putGroups: [{ ...group, deferred: { kind: 'update' }, updatedAt: deps.clock.now() }] };
   const result = await selfUpdate(deps.mls, groupState(deps, group));
-  const after = await afterOwnCommit(deps, group, result.newState, result.commit, { kind: 'update' });
+  const { deferred: _done, ...rest } = group;
+  const after = await afterOwnCommit(deps, rest, result.newState, result.commit, { kind: 'update' });
   return { ...after.changes, putGroups: [after.group] };
+}
+
+/** Drops parents whose window has passed and makes the commits that were waiting for that. */
+export async function runDeferredCommits(deps: DeliveryDeps): Promise<ChangeSet[]> {
+  const out: ChangeSet[] = [];
+  const now = deps.clock.now();
+  for (const stored of await deps.store.listGroups()) {
+    const group = settleFinality(stored, now, deps.policy.finalityMs);
+    if (group.deferred && !group.parent && group.active) {
+      out.push(await commitSelfUpdate(deps, group.groupId));
+    } else if (group !== stored) {
+      out.push({ putGroups: [group] }); // the parent's secrets go now, not at the next event
+    }
+  }
+  return out;
 }
 
 export type CommitOutcome = 'applied' | 'switched' | 'ignored';
@@ -120,12 +140,8 @@ export async function receiveCommit(
       changes.putOutbox!.push(...(resent.changes.putOutbox ?? []));
     }
   }
-  // Our own commit lost: do it again on the winning branch.
-  if (group.parent.intent?.kind === 'update' && next.active) {
-    const redo = await selfUpdate(deps.mls, decodeGroupState(deps.mls, next.state));
-    const after = await afterOwnCommit(deps, next, redo.newState, redo.commit, { kind: 'update' });
-    next = after.group;
-    changes.putOutbox!.push(...(after.changes.putOutbox ?? []));
-  }
+  // Our own commit lost: do it again on the winning branch once its epoch is final (committing
+  // on top of it now would make this epoch final for us before a still-better commit arrives).
+  if (group.parent.intent) next = { ...next, deferred: group.parent.intent };
   return { group: next, changes, outcome: 'switched' };
 }

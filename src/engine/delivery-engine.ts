@@ -1,4 +1,4 @@
-import { commitSelfUpdate } from './commits';
+import { commitSelfUpdate, runDeferredCommits } from './commits';
 import { createGroupForDids } from './create-group';
 import type { DeliveryDeps } from './delivery-deps';
 import type { ChangeSet, GroupRecord, MessageRecord } from './delivery-state';
@@ -12,6 +12,8 @@ export interface DeliveryEngine {
   createGroup(dids: readonly string[], convoId?: string): Promise<GroupRecord>;
   sendText(groupId: string, text: string): Promise<MessageRecord>;
   selfUpdate(groupId: string): Promise<void>;
+  /** Finalises epochs whose window passed and makes the commits that waited for that. */
+  maintain(): Promise<void>;
   /** Publishes what the outbox holds (in order, with retries). */
   flush(): Promise<FlushReport>;
   /** Reads new events from peers' repos (and `contacts`, for invites) and applies them. */
@@ -44,6 +46,10 @@ export function createDeliveryEngine(
         return message;
       }),
     selfUpdate: (groupId) => queue.run(async () => apply(await commitSelfUpdate(deps, groupId))),
+    maintain: () =>
+      queue.run(async () => {
+        for (const changes of await runDeferredCommits(deps)) await apply(changes);
+      }),
     flush: () =>
       queue.run(() =>
         flushOutbox({ store: deps.store, repo: deps.repo, clock: deps.clock, ...(deps.retryPolicy ? { policy: deps.retryPolicy } : {}) }),

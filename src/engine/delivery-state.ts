@@ -53,6 +53,11 @@ export interface GroupRecord {
   memberDids: string[];
   /** False once a commit removed this device: history stays readable, nothing can be sent. */
   active: boolean;
+  /**
+   * A commit we want to make but may not yet: nobody commits on an epoch that is not final
+   * (§6.7), or a late winner for the parent epoch could no longer be applied. Done once final.
+   */
+  deferred?: CommitIntent;
   createdAt: number;
   updatedAt: number;
 }

@@ -34,7 +34,12 @@ export interface TestDevice {
   usedWelcome(id: string): Promise<boolean>;
 }
 
-export const clock: Clock = { now: () => Date.now() };
+/** Real time plus an offset that tests move forward (e.g. past a finality window). */
+export const clock: Clock & { advance(ms: number): void } = {
+  now: () => Date.now() + offset,
+  advance: (ms) => void (offset += ms),
+};
+let offset = 0;
 
 let suite: Promise<MlsSuite> | undefined;
 
