@@ -1,11 +1,10 @@
 import { toHex } from '../bytes';
 import { groupId as mlsGroupId, members, type GroupState } from '../mls';
 import { sealInvite } from '../protocol/invite';
-import { EVENT, EVENT_COLLECTION_NSID, recordJson } from '../protocol/records';
 import type { DeliveryDeps } from './delivery-deps';
 import type { ChangeSet, GroupRecord, OutboxItem } from './delivery-state';
 import { epochRecordFor } from './epochs';
-import { encodeState } from './group-events';
+import { encodeState, eventOutboxItem } from './group-events';
 import { createGroupWithDevices, type NewGroup } from './groups';
 import type { AuthenticationService } from './authentication-service';
 
@@ -52,20 +51,12 @@ export async function createGroupForDids(
   const group = await newGroupRecord(deps, created.state, convoId);
   const putOutbox: OutboxItem[] = [];
   if (created.welcome && created.ratchetTree) {
-    const now = deps.clock.now();
     for (const added of created.added) {
       const identity = `at://${added.did}/org.atmessaging.device/${added.device}`;
       // Cached from the key package check: the invite key is from the same proven record.
       const device = await deps.as.verify(identity, added.keyPackage.leafNode.signaturePublicKey);
       const invite = await sealInvite(device.record.inviteKey, created.welcome, created.ratchetTree);
-      putOutbox.push({
-        rkey: deps.newTid(),
-        collection: EVENT_COLLECTION_NSID,
-        record: recordJson(EVENT, EVENT.$build({ tag: invite.tag, ciphertext: invite.ciphertext })),
-        createdAt: now,
-        attempts: 0,
-        nextAttemptAt: now,
-      });
+      putOutbox.push(eventOutboxItem(deps, invite.tag, invite.ciphertext));
     }
   }
   return { changes: { putGroups: [group], putOutbox }, group, created };

@@ -3,6 +3,7 @@ import { AtmError } from '../errors';
 import { decodeGroupState, encodeGroupState, ownLeafIndex, type GroupState } from '../mls';
 import { sealEnvelope } from '../protocol/envelope';
 import { EVENT, EVENT_COLLECTION_NSID, recordJson } from '../protocol/records';
+import { isBlobSized } from '../protocol/padding';
 import { eventTag } from '../protocol/tags';
 import type { DeliveryDeps } from './delivery-deps';
 import type { EpochRecord, GroupRecord, OutboxItem } from './delivery-state';
@@ -44,17 +45,32 @@ export async function sealOwnEvent(
 ): Promise<{ item: OutboxItem; current: EpochRecord }> {
   const tag = await eventTag(current.tagKey, ownLeaf, current.nextCounter);
   const ciphertext = await sealEnvelope(current.envelopeKey, tag, mlsMessage);
+  const item = eventOutboxItem(deps, tag, ciphertext, message);
+  return { item, current: { ...current, nextCounter: current.nextCounter + 1 } };
+}
+
+/**
+ * The outbox item for one sealed event: the ciphertext inline when it has a record size, or
+ * uploaded as a blob first when it has a blob size (§6.5). The rkey is chosen now, once.
+ */
+export function eventOutboxItem(
+  deps: Pick<DeliveryDeps, 'clock' | 'newTid'>,
+  tag: Uint8Array,
+  ciphertext: Uint8Array,
+  message?: OutboxItem['message'],
+): OutboxItem {
   const now = deps.clock.now();
-  const item: OutboxItem = {
+  const asBlob = isBlobSized(ciphertext.length);
+  return {
     rkey: deps.newTid(),
     collection: EVENT_COLLECTION_NSID,
-    record: recordJson(EVENT, EVENT.$build({ tag, ciphertext })),
+    record: recordJson(EVENT, EVENT.$build(asBlob ? { tag } : { tag, ciphertext })),
+    ...(asBlob ? { blob: ciphertext } : {}),
     createdAt: now,
     attempts: 0,
     nextAttemptAt: now,
     ...(message ? { message } : {}),
   };
-  return { item, current: { ...current, nextCounter: current.nextCounter + 1 } };
 }
 
 export function ownLeaf(state: GroupState): number {

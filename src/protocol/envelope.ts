@@ -2,7 +2,7 @@ import { bytesEqual } from '../bytes';
 import { AtmError } from '../errors';
 import { describeMessage } from '../mls';
 import type { EpochKeys } from './epoch-keys';
-import { BUCKETS, pad, unpad } from './padding';
+import { isSealedLength, pad, unpad } from './padding';
 import { TAG_LENGTH } from './tags';
 
 /**
@@ -15,8 +15,8 @@ const NONCE_LENGTH = 12;
 const AAD_LABEL = new TextEncoder().encode('atmessaging/v1 event');
 
 /**
- * Seals an MLSMessage under the epoch's envelope key, bound to its tag. PayloadTooLarge when it
- * does not fit the largest bucket (large payloads go in blobs, §6.5, not yet implemented).
+ * Seals an MLSMessage under the epoch's envelope key, bound to its tag. Over the largest record
+ * bucket the result has a blob size (§6.5) and must travel as a blob; PayloadTooLarge beyond.
  */
 export async function sealEnvelope(envelopeKey: CryptoKey, tag: Uint8Array, mlsMessage: Uint8Array): Promise<Uint8Array> {
   if (!(tag instanceof Uint8Array) || tag.length !== TAG_LENGTH) {
@@ -44,7 +44,7 @@ export async function openEnvelope(envelopeKey: CryptoKey, tag: Uint8Array, ciph
   if (!(tag instanceof Uint8Array) || tag.length !== TAG_LENGTH) {
     throw new AtmError('InvalidEnvelope', `tag is not ${TAG_LENGTH} bytes`, { tagLength: tag?.length });
   }
-  if (!(ciphertext instanceof Uint8Array) || !(BUCKETS as readonly number[]).includes(ciphertext.length)) {
+  if (!(ciphertext instanceof Uint8Array) || !isSealedLength(ciphertext.length)) {
     throw new AtmError('InvalidEnvelope', 'ciphertext length is not a bucket', { length: ciphertext?.length });
   }
   let padded: Uint8Array;

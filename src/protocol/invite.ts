@@ -10,7 +10,7 @@ import {
 } from '@hpke/core';
 import { bytesEqual } from '../bytes';
 import { AtmError } from '../errors';
-import { BUCKETS, bucketFor, pad, unpad } from './padding';
+import { bucketFor, isSealedLength, pad, unpad } from './padding';
 
 /**
  * Stealth invites (docs/protocol.md §6.6): a Welcome and its ratchet tree, HPKE-sealed to one
@@ -79,7 +79,7 @@ export async function tryOpenInvite(
   ciphertext: Uint8Array,
 ): Promise<OpenedInvite | undefined> {
   // A non-bucket length is not an event at all (§6.3); no need to spend a DH on it.
-  if (tag.length !== INVITE_TAG_LENGTH || !(BUCKETS as readonly number[]).includes(ciphertext.length)) return undefined;
+  if (tag.length !== INVITE_TAG_LENGTH || !isSealedLength(ciphertext.length)) return undefined;
   const recipientKey = await invitePair(invitePrivateKey);
   let context: RecipientContext;
   try {
@@ -112,7 +112,7 @@ function encodePayload(welcome: Uint8Array, ratchetTree: Uint8Array): Uint8Array
   }
   const length = 2 * LENGTH_PREFIX + welcome.length + ratchetTree.length;
   if (bucketFor(length, INVITE_OVERHEAD) === undefined) {
-    throw new AtmError('PayloadTooLarge', 'the Welcome and ratchet tree do not fit the largest bucket', {
+    throw new AtmError('PayloadTooLarge', 'the Welcome and ratchet tree do not fit the largest blob bucket', {
       welcome: welcome.length,
       ratchetTree: ratchetTree.length,
     });

@@ -7,11 +7,27 @@ import { AtmError } from '../errors';
 export const BUCKETS = [512, 2048, 8192, 65536] as const;
 export const LARGEST_BUCKET = BUCKETS[BUCKETS.length - 1]!;
 
+/**
+ * Sizes of envelopes too large for a record (§6.5), uploaded as blobs: powers of two up to
+ * 2 MiB (the event lexicon allows blobs up to 4 MB). A 1,000-member Welcome with its tree fits.
+ */
+export const BLOB_BUCKETS = [131072, 262144, 524288, 1048576, 2097152] as const;
+
+/** Every length an event's sealed bytes may have: a record bucket or a blob bucket. */
+export function isSealedLength(length: number): boolean {
+  return (BUCKETS as readonly number[]).includes(length) || (BLOB_BUCKETS as readonly number[]).includes(length);
+}
+
+export function isBlobSized(length: number): boolean {
+  return (BLOB_BUCKETS as readonly number[]).includes(length);
+}
+
 const LENGTH_PREFIX = 4;
 
 /** The bucket a payload of `length` bytes lands in, given the sealing's overhead; undefined if none fits. */
 export function bucketFor(length: number, overhead: number): number | undefined {
-  return BUCKETS.find((b) => LENGTH_PREFIX + length + overhead <= b);
+  const fits = (b: number) => LENGTH_PREFIX + length + overhead <= b;
+  return BUCKETS.find(fits) ?? BLOB_BUCKETS.find(fits);
 }
 
 /**

@@ -17,7 +17,10 @@ describe('padding to buckets', () => {
     expect(bucketFor(512 - 4 - 28, 28)).toBe(512);
     expect(bucketFor(512 - 4 - 28 + 1, 28)).toBe(2048);
     expect(bucketFor(65536 - 4 - 48, 48)).toBe(65536);
-    expect(bucketFor(65536 - 4 - 48 + 1, 48)).toBeUndefined();
+    // Past the largest record bucket: blob sizes (§6.5), up to 2 MiB.
+    expect(bucketFor(65536 - 4 - 48 + 1, 48)).toBe(131072);
+    expect(bucketFor(2097152 - 4 - 28, 28)).toBe(2097152);
+    expect(bucketFor(2097152 - 4 - 28 + 1, 28)).toBeUndefined();
   });
 
   it('round-trips payloads of every size class, with padded length = bucket - overhead', () => {
@@ -30,7 +33,8 @@ describe('padding to buckets', () => {
   });
 
   it('refuses what fits no bucket', () => {
-    expect(code(() => pad(new Uint8Array(65536), 28))).toBe('PayloadTooLarge');
+    expect(code(() => pad(new Uint8Array(2097152), 28))).toBe('PayloadTooLarge');
+    expect(pad(new Uint8Array(65536), 28).length + 28).toBe(131072);
   });
 
   it('rejects a length past the end, a non-zero fill, and a truncated prefix', () => {
