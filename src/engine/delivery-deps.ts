@@ -11,6 +11,8 @@ export interface DeliveryPolicy {
   /** Unrecognised events kept for a retry after the next epoch change. */
   pendingMax: number;
   pendingTtlMs: number;
+  /** Our events are deleted from our repo this long after they were published. */
+  retentionMs: number;
 }
 
 export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = {
@@ -18,6 +20,7 @@ export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = {
   retainedEpochs: 2,
   pendingMax: 1000,
   pendingTtlMs: 7 * 24 * 3600_000,
+  retentionMs: 30 * 24 * 3600_000,
 };
 
 export interface DeliveryDeps {

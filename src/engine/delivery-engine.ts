@@ -5,6 +5,7 @@ import type { ChangeSet, GroupRecord, MessageRecord } from './delivery-state';
 import { pollInbox, type PollReport } from './inbox';
 import { flushOutbox, retryOutboxItem, type FlushReport, type RetryPolicy } from './outbox';
 import { sendText } from './send';
+import { deleteExpiredEvents } from './retention';
 import { createSerialQueue } from './serial';
 import type { AuthenticationService } from './authentication-service';
 
@@ -12,7 +13,10 @@ export interface DeliveryEngine {
   createGroup(dids: readonly string[], convoId?: string): Promise<GroupRecord>;
   sendText(groupId: string, text: string): Promise<MessageRecord>;
   selfUpdate(groupId: string): Promise<void>;
-  /** Finalises epochs whose window passed and makes the commits that waited for that. */
+  /**
+   * Periodic work: finalises epochs whose window passed, makes the commits that waited for
+   * that, and deletes our events past the retention period.
+   */
   maintain(): Promise<void>;
   /** Publishes what the outbox holds (in order, with retries). */
   flush(): Promise<FlushReport>;
@@ -49,6 +53,7 @@ export function createDeliveryEngine(
     maintain: () =>
       queue.run(async () => {
         for (const changes of await runDeferredCommits(deps)) await apply(changes);
+        await deleteExpiredEvents(deps);
       }),
     flush: () =>
       queue.run(() =>

@@ -113,6 +113,13 @@ export interface PendingEvent {
   firstSeenAt: number;
 }
 
+/** An event of ours that the PDS acknowledged: deleted from the repo after the retention period. */
+export interface OwnEvent {
+  rkey: string;
+  collection: string;
+  publishedAt: number;
+}
+
 export interface ChangeSet {
   putGroups?: GroupRecord[];
   deleteGroups?: string[];
@@ -124,6 +131,8 @@ export interface ChangeSet {
   deletePending?: string[];
   /** SHA-256 ids of Welcomes used (replay protection, §6.6). */
   addWelcomes?: string[];
+  putOwnEvents?: OwnEvent[];
+  deleteOwnEvents?: string[];
 }
 
 /** The delivery state of a device. `apply` is atomic: one transaction, all or nothing. */
@@ -139,4 +148,6 @@ export interface DeliveryStore {
   getCursor(did: string): Promise<CursorRecord | undefined>;
   listPending(): Promise<PendingEvent[]>;
   isWelcomeUsed(id: string): Promise<boolean>;
+  /** Our published events, oldest first. */
+  listOwnEvents(): Promise<OwnEvent[]>;
 }

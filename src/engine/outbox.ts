@@ -120,11 +120,11 @@ async function flush(deps: OutboxDeps): Promise<FlushReport> {
         report.nextAttemptAt = nextAttemptAt;
         break;
       }
-      await settle(store, item, 'failed', { ...item, attempts, nextAttemptAt: PARKED });
+      await settle(store, item, 'failed', clock.now(), { ...item, attempts, nextAttemptAt: PARKED });
       report.failed.push(item.rkey);
       continue;
     }
-    await settle(store, item, 'sent');
+    await settle(store, item, 'sent', clock.now());
     report.published.push(item.rkey);
   }
   return report;
@@ -153,6 +153,7 @@ async function settle(
   store: DeliveryStore,
   item: OutboxItem,
   status: 'sent' | 'failed',
+  now: number,
   keep?: OutboxItem,
 ): Promise<void> {
   // A message deleted meanwhile has no status to follow the write.
@@ -160,6 +161,8 @@ async function settle(
   await store.apply({
     ...(keep ? { putOutbox: [keep] } : { deleteOutbox: [item.rkey] }),
     ...(message ? { putMessages: [{ ...message, status }] } : {}),
+    // Remembered so its author deletes it after the retention period (docs/protocol.md §7).
+    ...(status === 'sent' && !keep ? { putOwnEvents: [{ rkey: item.rkey, collection: item.collection, publishedAt: now }] } : {}),
   });
 }
 

@@ -1,6 +1,6 @@
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
 import type { KeyPackageSecret, LocalDevice } from '../engine/ports';
-import type { CursorRecord, GroupRecord, MessageRecord, OutboxItem, PendingEvent } from '../engine/delivery-state';
+import type { CursorRecord, GroupRecord, MessageRecord, OutboxItem, PendingEvent, OwnEvent } from '../engine/delivery-state';
 
 /**
  * The background's IndexedDB. Every store is declared here so upgrades are in one place;
@@ -39,12 +39,14 @@ export interface AtmDbSchema extends DBSchema {
   pending: { key: string; value: PendingEvent };
   /** Welcomes used (§6.6), keyed by their SHA-256 id (out-of-line). */
   welcomes: { key: string; value: WelcomeRecord };
+  /** Events we published, for deletion after the retention period (docs/protocol.md §7). */
+  ownEvents: { key: string; value: OwnEvent; indexes: { byPublishedAt: number } };
 }
 
 export type AtmDb = IDBPDatabase<AtmDbSchema>;
 
 export const DB_NAME = 'atmessaging';
-export const DB_VERSION = 3;
+export const DB_VERSION = 4;
 
 export function openAtmDb(name: string = DB_NAME): Promise<AtmDb> {
   return openDB<AtmDbSchema>(name, DB_VERSION, {
@@ -65,6 +67,9 @@ export function openAtmDb(name: string = DB_NAME): Promise<AtmDb> {
         db.createObjectStore('cursors', { keyPath: 'did' });
         db.createObjectStore('pending', { keyPath: 'uri' });
         db.createObjectStore('welcomes');
+      }
+      if (oldVersion < 4) {
+        db.createObjectStore('ownEvents', { keyPath: 'rkey' }).createIndex('byPublishedAt', 'publishedAt');
       }
     },
   });

@@ -2,7 +2,7 @@ import type { ChangeSet, DeliveryStore } from '../engine/delivery-state';
 import { AtmError } from '../errors';
 import type { AtmDb } from './db';
 
-type DeliveryStoreName = 'groups' | 'messages' | 'outbox' | 'cursors' | 'pending' | 'welcomes';
+type DeliveryStoreName = 'groups' | 'messages' | 'outbox' | 'cursors' | 'pending' | 'welcomes' | 'ownEvents';
 
 /**
  * The delivery state in the background's IndexedDB (stores created in db.ts, version 3).
@@ -25,6 +25,7 @@ export function idbDeliveryStore(db: AtmDb): DeliveryStore {
     getCursor: (did) => db.get('cursors', did),
     listPending: () => db.getAll('pending'),
     isWelcomeUsed: async (id) => (await db.count('welcomes', id)) > 0,
+    listOwnEvents: () => db.getAllFromIndex('ownEvents', 'byPublishedAt'),
   };
 }
 
@@ -49,6 +50,8 @@ async function apply(db: AtmDb, changes: ChangeSet): Promise<void> {
     for (const cursor of changes.putCursors ?? []) writes.push(tx.objectStore('cursors').put(cursor));
     for (const uri of changes.deletePending ?? []) writes.push(tx.objectStore('pending').delete(uri));
     for (const event of changes.putPending ?? []) writes.push(tx.objectStore('pending').put(event));
+    for (const rkey of changes.deleteOwnEvents ?? []) writes.push(tx.objectStore('ownEvents').delete(rkey));
+    for (const event of changes.putOwnEvents ?? []) writes.push(tx.objectStore('ownEvents').put(event));
     for (const id of changes.addWelcomes ?? []) {
       // `add`, not `put`: two joins from one Welcome that both passed isWelcomeUsed race to
       // here, and the second must store nothing (§6.6).
@@ -84,6 +87,7 @@ function touchedStores(changes: ChangeSet): DeliveryStoreName[] {
   if (some(changes.putCursors)) names.push('cursors');
   if (some(changes.putPending, changes.deletePending)) names.push('pending');
   if (some(changes.addWelcomes)) names.push('welcomes');
+  if (some(changes.putOwnEvents, changes.deleteOwnEvents)) names.push('ownEvents');
   return names;
 }
 

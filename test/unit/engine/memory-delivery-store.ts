@@ -5,8 +5,10 @@ import type {
   GroupRecord,
   MessageRecord,
   OutboxItem,
+  OwnEvent,
   PendingEvent,
 } from '../../../src/engine/delivery-state';
+import { AtmError } from '../../../src/errors';
 
 /**
  * An in-memory DeliveryStore for unit tests of the use cases. Values are structured-cloned in and
@@ -21,6 +23,7 @@ export class MemoryDeliveryStore implements DeliveryStore {
   private cursors = new Map<string, CursorRecord>();
   private pending = new Map<string, PendingEvent>();
   private welcomes = new Set<string>();
+  private ownEvents = new Map<string, OwnEvent>();
   private failNext = false;
   /** Every ChangeSet applied, in order (failed ones not included). */
   readonly applied: ChangeSet[] = [];
@@ -41,26 +44,38 @@ export class MemoryDeliveryStore implements DeliveryStore {
     const cursors = new Map(this.cursors);
     const pending = new Map(this.pending);
     const welcomes = new Set(this.welcomes);
-    for (const g of c.putGroups ?? []) groups.set(g.groupId, g);
+    const ownEvents = new Map(this.ownEvents);
+    // Same order as the IndexedDB store: within a store, deletes before puts.
     for (const id of c.deleteGroups ?? []) groups.delete(id);
+    for (const g of c.putGroups ?? []) groups.set(g.groupId, g);
     for (const m of c.putMessages ?? []) messages.set(messageKey(m.groupId, m.id), m);
-    for (const o of c.putOutbox ?? []) outbox.set(o.rkey, o);
     for (const rkey of c.deleteOutbox ?? []) outbox.delete(rkey);
+    for (const o of c.putOutbox ?? []) outbox.set(o.rkey, o);
     for (const cur of c.putCursors ?? []) cursors.set(cur.did, cur);
-    for (const p of c.putPending ?? []) pending.set(p.uri, p);
     for (const uri of c.deletePending ?? []) pending.delete(uri);
-    for (const w of c.addWelcomes ?? []) welcomes.add(w);
+    for (const p of c.putPending ?? []) pending.set(p.uri, p);
+    for (const w of c.addWelcomes ?? []) {
+      if (welcomes.has(w)) throw new AtmError('WelcomeReplayed', 'this Welcome was already used', { welcomeId: w });
+      welcomes.add(w);
+    }
+    for (const rkey of c.deleteOwnEvents ?? []) ownEvents.delete(rkey);
+    for (const e of c.putOwnEvents ?? []) ownEvents.set(e.rkey, e);
     this.groups = groups;
     this.messages = messages;
     this.outbox = outbox;
     this.cursors = cursors;
     this.pending = pending;
     this.welcomes = welcomes;
+    this.ownEvents = ownEvents;
     this.applied.push(structuredClone(changes));
   }
 
   async getGroup(groupId: string): Promise<GroupRecord | undefined> {
     return clone(this.groups.get(groupId));
+  }
+
+  async listOwnEvents(): Promise<OwnEvent[]> {
+    return [...this.ownEvents.values()].sort((a, b) => a.publishedAt - b.publishedAt).map((e) => structuredClone(e));
   }
 
   async listGroups(): Promise<GroupRecord[]> {

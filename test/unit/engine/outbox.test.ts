@@ -120,6 +120,8 @@ describe('flushOutbox', () => {
     expect(store.applied.at(-1)).toEqual({
       deleteOutbox: [item.rkey],
       putMessages: [{ ...message, status: 'sent' }],
+      // Remembered for deletion after the retention period.
+      putOwnEvents: [{ rkey: item.rkey, collection: EVENT, publishedAt: expect.any(Number) }],
     });
   });
 
@@ -136,7 +138,10 @@ describe('flushOutbox', () => {
     expect(report).toEqual({ published: [noMessage.item.rkey, item.rkey], deferred: [], failed: [] });
     expect(await orphaned.listOutbox()).toEqual([]);
     expect(await orphaned.getMessage(message.groupId, message.id)).toBeUndefined();
-    expect(orphaned.applied.slice(1)).toEqual([{ deleteOutbox: [noMessage.item.rkey] }, { deleteOutbox: [item.rkey] }]);
+    expect(orphaned.applied.slice(1)).toEqual([
+      { deleteOutbox: [noMessage.item.rkey], putOwnEvents: [expect.objectContaining({ rkey: noMessage.item.rkey })] },
+      { deleteOutbox: [item.rkey], putOwnEvents: [expect.objectContaining({ rkey: item.rkey })] },
+    ]);
     expect(repo.size(EVENT)).toBe(2);
     expect(await store.listOutbox()).toHaveLength(2); // the other store is untouched
   });

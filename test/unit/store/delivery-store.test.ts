@@ -11,7 +11,7 @@ import type {
 } from '../../../src/engine/delivery-state';
 import type { KeyPackageSecret, LocalDevice } from '../../../src/engine/ports';
 import { isAtmError } from '../../../src/errors';
-import { openAtmDb, type AtmDb } from '../../../src/store/db';
+import { DB_VERSION, openAtmDb, type AtmDb } from '../../../src/store/db';
 import { idbDeliveryStore } from '../../../src/store/delivery-store';
 import { idbDeviceStore, idbKeyPackageStore } from '../../../src/store/device-store';
 
@@ -420,9 +420,9 @@ describe('opening the version 3 database', () => {
     v2.close();
 
     const db = await openAtmDb(name);
-    expect(db.version).toBe(3);
+    expect(db.version).toBe(DB_VERSION);
     expect([...db.objectStoreNames].sort()).toEqual(
-      ['convoSettings', 'cursors', 'device', 'groups', 'keyPackages', 'messages', 'outbox', 'pending', 'welcomes'].sort(),
+      ['convoSettings', 'cursors', 'device', 'groups', 'keyPackages', 'messages', 'outbox', 'ownEvents', 'pending', 'welcomes'].sort(),
     );
     const { privateKey, ...rest } = (await idbDeviceStore(db).load())!.invite;
     expect(rest).toEqual({ publicKey: device.invite.publicKey });
@@ -436,20 +436,29 @@ describe('opening the version 3 database', () => {
     const store = idbDeliveryStore(db);
     await store.apply({ putMessages: [message('g1', 'm1', 1)], addWelcomes: ['w'] });
     expect((await store.listMessages('g1')).map((m) => m.id)).toEqual(['m1']);
+    await store.apply({
+      putOwnEvents: [
+        { rkey: 'b', collection: 'org.atmessaging.event', publishedAt: 20 },
+        { rkey: 'a', collection: 'org.atmessaging.event', publishedAt: 10 },
+      ],
+    });
+    expect((await store.listOwnEvents()).map((e) => e.rkey)).toEqual(['a', 'b']);
+    await store.apply({ deleteOwnEvents: ['a'] });
+    expect((await store.listOwnEvents()).map((e) => e.rkey)).toEqual(['b']);
     db.close();
   });
 
   it('opens twice at once and again after closing, with the data kept', async () => {
     const name = freshDbName();
     const [a, b] = await Promise.all([openAtmDb(name), openAtmDb(name)]);
-    expect([a.version, b.version]).toEqual([3, 3]);
+    expect([a.version, b.version]).toEqual([DB_VERSION, DB_VERSION]);
     await idbDeliveryStore(a).apply({ putCursors: [cursor('did:plc:bob', 'r1')] });
     expect(await idbDeliveryStore(b).getCursor('did:plc:bob')).toEqual(cursor('did:plc:bob', 'r1'));
     a.close();
     b.close();
 
     const again = await openAtmDb(name);
-    expect(again.version).toBe(3);
+    expect(again.version).toBe(DB_VERSION);
     expect(await idbDeliveryStore(again).getCursor('did:plc:bob')).toEqual(cursor('did:plc:bob', 'r1'));
     again.close();
   });
