@@ -15,6 +15,8 @@ export type AtmErrorCode =
   | 'InvalidRecord'
   // Network and identity (src/atproto)
   | 'Network'
+  // Local IndexedDB failed (quota, aborted transaction): nothing was decided, try again later.
+  | 'Storage'
   | 'PayloadTooLarge'
   | 'InvalidDid'
   | 'DidNotFound'

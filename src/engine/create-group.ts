@@ -1,5 +1,5 @@
 import { toHex } from '../bytes';
-import { groupId as mlsGroupId, members, type GroupState } from '../mls';
+import { groupConversation, groupId as mlsGroupId, members, type GroupState } from '../mls';
 import { sealInvite } from '../protocol/invite';
 import type { DeliveryDeps } from './delivery-deps';
 import type { ChangeSet, GroupRecord, OutboxItem } from './delivery-state';
@@ -24,9 +24,10 @@ export async function newGroupRecord(
   convoId?: string,
 ): Promise<GroupRecord> {
   const now = deps.clock.now();
+  const conversation = convoId ?? groupConversation(state);
   return {
     groupId: toHex(mlsGroupId(state)),
-    ...(convoId ? { convoId } : {}),
+    ...(conversation ? { convoId: conversation } : {}),
     state: encodeState(state),
     current: await epochRecordFor(deps.mls, state),
     retained: [],
@@ -47,7 +48,7 @@ export async function createGroupForDids(
   dids: readonly string[],
   convoId?: string,
 ): Promise<{ changes: ChangeSet; group: GroupRecord; created: NewGroup }> {
-  const created = await createGroupWithDevices(deps, dids);
+  const created = await createGroupWithDevices(deps, dids, convoId);
   const group = await newGroupRecord(deps, created.state, convoId);
   const putOutbox: OutboxItem[] = [];
   if (created.welcome && created.ratchetTree) {

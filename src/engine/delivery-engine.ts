@@ -5,12 +5,17 @@ import type { ChangeSet, GroupRecord, MessageRecord } from './delivery-state';
 import { pollInbox, type PollReport } from './inbox';
 import { flushOutbox, retryOutboxItem, type FlushReport, type RetryPolicy } from './outbox';
 import { sendText } from './send';
+import { conversationGroup, conversationMessages, resolveConversationGroups, sendToConversation } from './convo-groups';
 import { deleteExpiredEvents } from './retention';
 import { createSerialQueue } from './serial';
 import type { AuthenticationService } from './authentication-service';
 
 export interface DeliveryEngine {
   createGroup(dids: readonly string[], convoId?: string): Promise<GroupRecord>;
+  /** Sends to a conversation's encrypted group (the winning one if there are several, §6.8). */
+  sendToConversation(convoId: string, text: string): Promise<MessageRecord>;
+  conversationMessages(convoId: string): Promise<MessageRecord[]>;
+  conversationGroup(convoId: string): Promise<GroupRecord | undefined>;
   sendText(groupId: string, text: string): Promise<MessageRecord>;
   selfUpdate(groupId: string): Promise<void>;
   /**
@@ -41,8 +46,17 @@ export function createDeliveryEngine(
       queue.run(async () => {
         const { changes, group } = await createGroupForDids(deps, dids, convoId);
         await apply(changes);
+        for (const more of await resolveConversationGroups(deps)) await apply(more);
         return group;
       }),
+    sendToConversation: (convoId, text) =>
+      queue.run(async () => {
+        const { changes, message } = await sendToConversation(deps, convoId, text);
+        await apply(changes);
+        return message;
+      }),
+    conversationMessages: (convoId) => conversationMessages(deps, convoId),
+    conversationGroup: (convoId) => conversationGroup(deps, convoId),
     sendText: (groupId, text) =>
       queue.run(async () => {
         const { changes, message } = await sendText(deps, groupId, text);
@@ -59,7 +73,14 @@ export function createDeliveryEngine(
       queue.run(() =>
         flushOutbox({ store: deps.store, repo: deps.repo, clock: deps.clock, ...(deps.retryPolicy ? { policy: deps.retryPolicy } : {}) }),
       ),
-    poll: (contacts = []) => queue.run(() => pollInbox(deps, contacts)),
+    poll: (contacts = []) =>
+      queue.run(async () => {
+        const report = await pollInbox(deps, contacts);
+        if (report.outcomes.some((o) => o.kind === 'joined')) {
+          for (const changes of await resolveConversationGroups(deps)) await apply(changes);
+        }
+        return report;
+      }),
     retry: (rkey) => queue.run(() => retryOutboxItem(deps.store, rkey, deps.clock)),
     groups: () => deps.store.listGroups(),
     messages: (groupId) => deps.store.listMessages(groupId),

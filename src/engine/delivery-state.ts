@@ -54,6 +54,11 @@ export interface GroupRecord {
   /** False once a commit removed this device: history stays readable, nothing can be sent. */
   active: boolean;
   /**
+   * Another group encrypts the same conversation and won (§6.8): nothing more is sent here;
+   * what arrives is still shown.
+   */
+  supersededBy?: string;
+  /**
    * A commit we want to make but may not yet: nobody commits on an epoch that is not final
    * (§6.7), or a late winner for the parent epoch could no longer be applied. Done once final.
    */

@@ -35,6 +35,7 @@ export interface NewGroup {
 export async function createGroupWithDevices(
   deps: { device: LocalDevice; mls: MlsContext; publicRepos: PublicRepos },
   dids: readonly string[],
+  conversation?: string,
 ): Promise<NewGroup> {
   const own = await generateKeyPackage(deps.mls, {
     identity: deps.device.uri,
@@ -43,6 +44,7 @@ export async function createGroupWithDevices(
   const state = await createGroup(deps.mls, {
     keyPackage: own.keyPackage,
     privateKeyPackage: own.privateKeyPackage,
+    ...(conversation === undefined ? {} : { conversation }),
   });
   const added: DeviceKeyPackage[] = [];
   const missing: string[] = [];
@@ -84,8 +86,8 @@ export async function welcomeId(welcome: Uint8Array): Promise<string> {
  * A Welcome is used at most once: re-joining from an old Welcome would roll the group back to
  * its first epoch and restart our sending ratchet, re-using AEAD keys and nonces. `persist`
  * MUST store the new state and the Welcome's id in one transaction, and `usedWelcome` must
- * answer from that same store. Consuming the package (record deleted, private keys erased)
- * comes after and is best-effort: the pool's sweep finishes it if it fails.
+ * answer from that same store. Consuming the package (record deleted; private keys erased by the
+ * pool's sweep after a short grace) comes after and is best-effort.
  */
 export async function joinFromWelcome(
   deps: {
@@ -119,7 +121,7 @@ export async function joinFromWelcome(
   await persist(state, id);
   let consumed = true;
   try {
-    await consumeKeyPackage(deps, secret.ref);
+    await consumeKeyPackage({ ...deps, now: deps.mls.clock.now() }, secret.ref);
   } catch {
     consumed = false;
   }

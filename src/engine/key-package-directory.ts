@@ -18,6 +18,16 @@ import {
 } from '../protocol/records';
 import type { PublicRepos } from './ports';
 
+function shuffled<T>(items: T[]): T[] {
+  const out = items.slice();
+  const random = crypto.getRandomValues(new Uint32Array(out.length));
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = random[i]! % (i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
 export interface DeviceKeyPackage {
   did: string;
   /** Device record key. */
@@ -85,12 +95,11 @@ export async function findKeyPackages(
   const keyPackages: DeviceKeyPackage[] = [];
   const devicesWithout: string[] = [];
   for (const device of devices) {
-    // One-time first, then the newest expiry first.
-    const ordered = (candidates.get(device) ?? []).sort(
-      (a, b) =>
-        Number(a.record.lastResort) - Number(b.record.lastResort) ||
-        b.record.expiresAt.localeCompare(a.record.expiresAt),
-    );
+    // One-time packages first, in random order: two members adding the same device at once then
+    // rarely pick the same package (and if they do, its keys outlive its first use briefly).
+    // The last-resort package only when no one-time package is usable.
+    const all = candidates.get(device) ?? [];
+    const ordered = [...shuffled(all.filter((c) => !c.record.lastResort)), ...all.filter((c) => c.record.lastResort)];
     let chosen: DeviceKeyPackage | undefined;
     for (const candidate of ordered) {
       try {

@@ -18,6 +18,11 @@ export interface PoolPolicy {
   renewBeforeMs: number;
   /** Private keys of withdrawn packages are kept this long past expiry for Welcomes in flight. */
   graceMs: number;
+  /**
+   * Private keys of a used one-time package are kept this long, for a second Welcome that picked
+   * the same package concurrently (replays are refused by the Welcome log, §6.6).
+   */
+  consumedGraceMs: number;
 }
 
 export const DEFAULT_POOL_POLICY: PoolPolicy = {
@@ -26,6 +31,7 @@ export const DEFAULT_POOL_POLICY: PoolPolicy = {
   lifetimeMs: 30 * 24 * 3600_000,
   renewBeforeMs: 7 * 24 * 3600_000,
   graceMs: 24 * 3600_000,
+  consumedGraceMs: 3600_000,
 };
 
 export interface PoolDeps {
@@ -143,7 +149,8 @@ export async function replenishKeyPackages(deps: PoolDeps): Promise<PoolReport> 
       await deps.repo.putRecord(KEY_PACKAGE_COLLECTION_NSID, secret.rkey, recordJson(KEY_PACKAGE, record));
       await deps.keyPackages.put({ ...secret, state: 'published' });
     }
-    if (secret.notAfter + policy.graceMs < now) {
+    const consumedLongAgo = secret.consumedAt !== undefined && now - secret.consumedAt > policy.consumedGraceMs;
+    if (consumedLongAgo || secret.notAfter + policy.graceMs < now) {
       await deps.keyPackages.delete(secret.ref);
       report.forgotten++;
     }
@@ -167,13 +174,17 @@ export async function replenishKeyPackages(deps: PoolDeps): Promise<PoolReport> 
  * After a Welcome was accepted with this package: a one-time package is withdrawn from the repo
  * and its private keys deleted; a last-resort package stays published for the next use.
  */
-export async function consumeKeyPackage(deps: Pick<PoolDeps, 'repo' | 'keyPackages'>, ref: string): Promise<KeyPackageSecret> {
+export async function consumeKeyPackage(
+  deps: Pick<PoolDeps, 'repo' | 'keyPackages'> & { now: number },
+  ref: string,
+): Promise<KeyPackageSecret> {
   const secret = await deps.keyPackages.get(ref);
   if (!secret) throw new AtmError('WelcomeNotForUs', 'no such key package on this device', { ref });
   if (secret.lastResort) return secret;
   if (secret.state !== 'withdrawn') {
     await deps.repo.deleteRecord(KEY_PACKAGE_COLLECTION_NSID, secret.rkey);
   }
-  await deps.keyPackages.delete(ref);
+  // Kept withdrawn for consumedGraceMs, then forgotten by the pool's sweep.
+  await deps.keyPackages.put({ ...secret, state: 'withdrawn', consumedAt: secret.consumedAt ?? deps.now });
   return secret;
 }

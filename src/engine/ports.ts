@@ -70,6 +70,11 @@ export interface KeyPackageSecret {
    * deleted (close to expiry), private keys kept a grace period for Welcomes in flight.
    */
   state: 'pending' | 'published' | 'withdrawn';
+  /**
+   * When a Welcome was first accepted with this package. Its keys are kept a short while after
+   * (`consumedGraceMs`): two members creating groups at once may have picked the same package.
+   */
+  consumedAt?: number;
 }
 
 export interface KeyPackageStore {

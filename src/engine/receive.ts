@@ -32,7 +32,17 @@ export type EventOutcome =
   | { kind: 'rejected'; code: AtmErrorCode | 'Unknown'; groupId?: string };
 
 /** Errors that say "not now" rather than "never": the event is kept and tried again. */
-const RETRY_LATER: ReadonlySet<AtmErrorCode> = new Set(['Network', 'Timeout']);
+const RETRY_LATER: ReadonlySet<AtmErrorCode> = new Set(['Network', 'Timeout', 'Storage']);
+
+/** A local store failure is ours, not the event's: typed so the event is retried, not rejected. */
+async function stored<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (error) {
+    if (isAtmError(error)) throw error;
+    throw new AtmError('Storage', 'local storage failed', { name: (error as Error)?.name }, { cause: error });
+  }
+}
 
 function findMatch(groups: GroupRecord[], tag: Uint8Array): { group: GroupRecord; record: EpochRecord; match: TagMatch } | undefined {
   for (const group of groups) {
@@ -112,7 +122,7 @@ async function processMatched(
     state: encodeState(decrypted.newState),
     updatedAt: deps.clock.now(),
   };
-  if (await deps.store.getMessage(group.groupId, content.id)) {
+  if (await stored(() => deps.store.getMessage(group.groupId, content.id))) {
     return { changes: { putGroups: [next] }, outcome: { kind: 'duplicate', groupId: group.groupId } };
   }
   const message: MessageRecord = {
@@ -138,17 +148,17 @@ async function processInvite(
 ): Promise<{ changes: ChangeSet; outcome: EventOutcome }> {
   let groupId = '';
   await joinFromWelcome(
-    { ...deps, usedWelcome: (id) => deps.store.isWelcomeUsed(id) },
+    { ...deps, usedWelcome: (id) => stored(() => deps.store.isWelcomeUsed(id)) },
     welcome,
     ratchetTree,
     async (state, welcomeId) => {
       const group = await newGroupRecord(deps, state);
       groupId = group.groupId;
-      if (await deps.store.getGroup(group.groupId)) {
+      if (await stored(() => deps.store.getGroup(group.groupId))) {
         // Already a member (e.g. through another Welcome): never roll the group back.
         throw new AtmError('WelcomeReplayed', 'already a member of this group', { groupId });
       }
-      await deps.store.apply({ putGroups: [group], addWelcomes: [welcomeId] });
+      await stored(() => deps.store.apply({ putGroups: [group], addWelcomes: [welcomeId] }));
     },
   );
   return { changes: {}, outcome: { kind: 'joined', groupId } };

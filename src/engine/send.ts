@@ -39,6 +39,12 @@ export async function sendText(
 ): Promise<{ changes: ChangeSet; message: MessageRecord }> {
   const group = await loadGroup(deps, groupId);
   if (!group.active) throw new AtmError('NotMember', 'this device was removed from the group', { groupId });
+  if (group.supersededBy) {
+    throw new AtmError('NotMember', 'this group was superseded by another for the same conversation', {
+      groupId,
+      supersededBy: group.supersededBy,
+    });
+  }
   const now = deps.clock.now();
   const content: TextContent = { $type: TEXT_TYPE, id: randomId(), text, sentAt: now };
   const sealed = await sealContent(deps, group, groupState(deps, group), content);

@@ -15,7 +15,7 @@ import { findLeafIndex } from 'ts-mls/ratchetTree.js';
 import { credentialIdentity } from './credential';
 import { runMls, settle, type GroupState, type MlsContext } from './context';
 import { MlsLayerError } from './errors';
-import { checkKeyPackageLifetime, validateKeyPackage } from './keyPackage';
+import { checkKeyPackageLifetime, CONVERSATION_EXTENSION_TYPE, validateKeyPackage } from './keyPackage';
 import {
   decodePrivateMessage,
   encodePrivateMessage,
@@ -40,6 +40,8 @@ export interface CreateGroupParams {
   privateKeyPackage: PrivateKeyPackage;
   /** 32 bytes; random by default. */
   groupId?: Uint8Array;
+  /** The conversation this group encrypts, carried in the group context (§6.8). */
+  conversation?: string;
 }
 
 /** A one-member group at epoch 0 (RFC 9420 §11). */
@@ -57,9 +59,29 @@ export async function createGroup(ctx: MlsContext, params: CreateGroupParams): P
     throw new MlsLayerError('InvalidInput', 'own credential is not a device AT-URI');
   }
   const state = await runMls(ctx, 'createGroup', (config) =>
-    tsCreateGroup(groupId, params.keyPackage, params.privateKeyPackage, [], ctx.suite.impl, config),
+    tsCreateGroup(
+      groupId,
+      params.keyPackage,
+      params.privateKeyPackage,
+      params.conversation === undefined
+        ? []
+        : [{ extensionType: CONVERSATION_EXTENSION_TYPE, extensionData: new TextEncoder().encode(params.conversation) }],
+      ctx.suite.impl,
+      config,
+    ),
   );
   return settle(ctx, state);
+}
+
+/** The conversation named in the group context, if any (UTF-8; undefined if absent or malformed). */
+export function groupConversation(state: GroupState): string | undefined {
+  const ext = state.groupContext.extensions.find((e) => e.extensionType === CONVERSATION_EXTENSION_TYPE);
+  if (!ext) return undefined;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(ext.extensionData);
+  } catch {
+    return undefined;
+  }
 }
 
 export function groupId(state: GroupState): Uint8Array {

@@ -20,6 +20,13 @@ import { CIPHER_SUITE_ID, CIPHER_SUITE_NAME, type MlsSuite } from './suite';
  */
 export const LAST_RESORT_EXTENSION_TYPE = 0x000a;
 
+/**
+ * `atmessaging_conversation` (private-use range, docs/protocol.md §6.8): a group context
+ * extension naming the bsky.app conversation the group encrypts. Every leaf supports it, so
+ * ts-mls lets groups carry it.
+ */
+export const CONVERSATION_EXTENSION_TYPE = 0xf0a7;
+
 export const DEFAULT_KEY_PACKAGE_LIFETIME_MS = 30 * 24 * 60 * 60 * 1000;
 /** notBefore is backdated so a peer whose clock is a little behind still accepts the package. */
 export const KEY_PACKAGE_BACKDATE_MS = 60 * 60 * 1000;
@@ -29,7 +36,7 @@ export function deviceCapabilities(): Capabilities {
   return {
     versions: ['mls10'],
     ciphersuites: [CIPHER_SUITE_NAME],
-    extensions: [LAST_RESORT_EXTENSION_TYPE],
+    extensions: [LAST_RESORT_EXTENSION_TYPE, CONVERSATION_EXTENSION_TYPE],
     proposals: [],
     credentials: ['basic'],
   };

