@@ -15,12 +15,22 @@ export type AtmErrorCode =
   | 'InvalidRecord'
   // Network and identity (src/atproto)
   | 'Network'
+  // The server answered, and refused for good (4xx: deactivated repo, bad request)
+  | 'RemoteRefused'
   // Local IndexedDB failed (quota, aborted transaction): nothing was decided, try again later.
   | 'Storage'
   | 'PayloadTooLarge'
   | 'InvalidDid'
   | 'DidNotFound'
   | 'InvalidDidDocument'
+  // Sign-in (src/atproto/session.ts)
+  | 'InvalidHandle'
+  | 'HandleNotFound'
+  | 'HandleMismatch'
+  | 'InvalidCredentials'
+  | 'AccountUnavailable'
+  | 'NoDmAccess'
+  | 'SessionExpired'
   // Authentication Service
   | 'InvalidCredential'
   | 'UnknownDevice'

@@ -10,6 +10,14 @@ export interface FetchBytesOptions {
 }
 
 /**
+ * A 4xx other than timeout and rate limiting will not change by asking again (a deactivated or
+ * taken-down repo, a malformed request); 5xx and no answer at all might.
+ */
+export function isFinalStatus(status: number | undefined): boolean {
+  return status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429;
+}
+
+/**
  * GET a URL and read at most `maxBytes` of its body. Remote servers are untrusted: a body over
  * the cap is cut off with `PayloadTooLarge` instead of being buffered, and a hung server is
  * abandoned after `timeoutMs`. Returns undefined on 404 so callers can tell "absent" apart.
@@ -33,7 +41,10 @@ export async function fetchBytes(url: string, options: FetchBytesOptions): Promi
   }
   if (!response.ok) {
     await response.body?.cancel();
-    throw new AtmError('Network', `server answered ${response.status}`, { url, status: response.status });
+    throw new AtmError(isFinalStatus(response.status) ? 'RemoteRefused' : 'Network', `server answered ${response.status}`, {
+      url,
+      status: response.status,
+    });
   }
   const declared = Number(response.headers.get('content-length') ?? NaN);
   if (declared > options.maxBytes) {

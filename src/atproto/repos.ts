@@ -5,13 +5,17 @@ import type { OwnRepo, PublicRepos, RepoRecord } from '../engine/ports';
 import { fetchBytes, type FetchLike } from './http';
 import type { IdentityResolver } from './identity';
 
+/**
+ * A failed write of ours. A refusal the PDS will repeat (400 bad record, 413 too large) is
+ * final, so the outbox parks the item instead of retrying forever; an expired session (401,
+ * 403), a rate limit or no answer is worth retrying after re-authentication or a pause.
+ */
 function networkError(error: unknown, operation: string): AtmError {
   const status = (error as { status?: number }).status;
-  return new AtmError('Network', `${operation} failed`, {
-    operation,
-    status,
-    error: (error as { error?: string }).error,
-  });
+  const context = { operation, status, error: (error as { error?: string }).error };
+  if (status === 413) return new AtmError('PayloadTooLarge', `${operation} refused: too large`, context);
+  if (status === 400) return new AtmError('RemoteRefused', `${operation} refused by the PDS`, context);
+  return new AtmError('Network', `${operation} failed`, context);
 }
 
 /**

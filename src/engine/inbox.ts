@@ -21,6 +21,20 @@ async function sealedBytes(deps: DeliveryDeps, did: string, record: EventRecord)
   return cid ? deps.publicRepos.getBlob(did, cid) : undefined;
 }
 
+/**
+ * A blob that cannot be had for good (the author's PDS refuses, or it does not match its CID)
+ * makes the event unreadable: it is passed over rather than stalling this repo forever. A
+ * network failure is rethrown: the cursor stays and the event is read again later.
+ */
+async function blobOrSkip(deps: DeliveryDeps, did: string, record: EventRecord): Promise<Uint8Array | undefined> {
+  try {
+    return await sealedBytes(deps, did, record);
+  } catch (error) {
+    if (isAtmError(error) && error.code !== 'Network' && error.code !== 'Timeout') return undefined;
+    throw error;
+  }
+}
+
 function changedEpochs(outcome: EventOutcome): boolean {
   return outcome.kind === 'joined' || (outcome.kind === 'commit' && outcome.result !== 'ignored');
 }
@@ -45,7 +59,7 @@ export async function pollPeer(deps: DeliveryDeps, did: string, report: PollRepo
       } catch {
         parsed = undefined; // not an event we can read: skip it, but move past it
       }
-      const ciphertext = parsed ? await sealedBytes(deps, did, parsed) : undefined;
+      const ciphertext = parsed ? await blobOrSkip(deps, did, parsed) : undefined;
       if (parsed && ciphertext) {
         const event: IncomingEvent = { uri: record.uri, did, rkey: record.rkey, tag: parsed.tag, ciphertext };
         const result = await processEvent(deps, event);

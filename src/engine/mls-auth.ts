@@ -9,6 +9,8 @@ const REFUSALS: ReadonlySet<AtmErrorCode> = new Set([
   'DidNotFound',
   'InvalidDidDocument',
   'PayloadTooLarge',
+  // The DID's PDS refuses for good (e.g. a deactivated repo): the device cannot be proven.
+  'RemoteRefused',
   'InvalidCredential',
   'UnknownDevice',
   'KeyMismatch',

@@ -195,7 +195,7 @@ describe('getBlob', () => {
 
   it('refuses a CID the PDS does not have, a CID that is not a blob CID, and bytes of another blob', async () => {
     const absent = (await cidForRawBytes(new Uint8Array(randomBytes(32)))).toString();
-    expect(await failure(reader.getBlob(alice.did, absent))).toBe('Network');
+    expect(await failure(reader.getBlob(alice.did, absent))).toBe('RemoteRefused'); // the PDS answers 400 BlobNotFound: final
     // A DAG-CBOR (record) CID names no blob.
     const recordCid = (
       await aliceAgent.com.atproto.repo.listRecords({ repo: alice.did, collection: EVENT_COLLECTION_NSID })
