@@ -1,6 +1,7 @@
 import { browser } from 'wxt/browser';
 import { createConvoWatcher } from '../src/content/convo-watcher';
 import { createRpcClient } from '../src/rpc/client';
+import type { ConvoStatus } from '../src/rpc/methods';
 
 /**
  * Courier only: follows bsky.app's routing and mounts the toggle and the panel iframe on
@@ -40,7 +41,9 @@ export default defineContentScript({
       attributes: true,
       attributeFilter: ['style', 'class', 'hidden', 'aria-hidden'],
     });
-    const stopEvents = rpc.onEvent((event) => watcher.showStatus(event.data));
+    const stopEvents = rpc.onEvent((event) => {
+      if (event.event === 'convo.status') watcher.showStatus(event.data as ConvoStatus);
+    });
     ctx.addEventListener(document, 'visibilitychange', () => {
       if (document.visibilityState === 'visible') void watcher.refresh();
     });

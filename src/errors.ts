@@ -14,6 +14,7 @@ export type AtmErrorCode =
   | 'InvalidConvoId'
   | 'InvalidRecord'
   // Network and identity (src/atproto)
+  | 'NotSignedIn'
   | 'Network'
   // The server answered, and refused for good (4xx: deactivated repo, bad request)
   | 'RemoteRefused'

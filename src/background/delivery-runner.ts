@@ -1,4 +1,5 @@
 import type { DeliveryEngine } from '../engine/delivery-engine';
+import type { PollReport } from '../engine/inbox';
 
 /** Opens a wake-up stream on one PDS for the DIDs in `dids` (re-read on every frame). */
 export type WatchPds = (
@@ -18,6 +19,8 @@ export interface DeliveryRunnerDeps {
   /** Polling is the fallback when no stream is open or a wake-up was missed. */
   pollIntervalMs: number;
   setTimer(fn: () => void, ms: number): unknown;
+  /** What a round read: the background tells open pages and shows notifications. */
+  onPolled?(report: PollReport): void;
   clearTimer(handle: unknown): void;
   onError?(error: unknown): void;
 }
@@ -44,7 +47,8 @@ export function startDeliveryRunner(deps: DeliveryRunnerDeps): DeliveryRunner {
 
   async function round(): Promise<void> {
     await deps.engine.flush();
-    await deps.engine.poll(deps.contacts());
+    const report = await deps.engine.poll(deps.contacts());
+    if (report.outcomes.length > 0) deps.onPolled?.(report);
     await deps.engine.maintain();
     await deps.engine.flush();
     await updateWatches();

@@ -1,26 +1,156 @@
-import { convoStatus, setConvoEncrypted } from '../engine/conversations';
+import { AtmError } from '../errors';
+import { convoStatus, markConvoRead, setConvoEncrypted } from '../engine/conversations';
+import type { MessageRecord } from '../engine/delivery-state';
 import type { Clock, ConvoSettingsStore } from '../engine/ports';
+import { decodeGroupState, members as groupMembers } from '../mls';
+import { DEVICE_COLLECTION_NSID } from '../protocol/records';
+import type { ConvoStatus, ConvoView, MemberView, MessageView } from '../rpc/methods';
 import type { RpcHandlers } from '../rpc/server';
-import type { ConvoStatus } from '../rpc/methods';
+import type { AccountService, ActiveAccount } from './account';
 
 export interface BackgroundDeps {
   version: string;
   startedAt: number;
   clock: Clock;
   convoSettings: () => Promise<ConvoSettingsStore>;
+  account: AccountService;
   /** Tells every open page and content script that a conversation's status changed. */
   notifyConvoStatus(status: ConvoStatus): void;
+  notifyConvoChanged(convoId: string): void;
+}
+
+/** The plain DM a member without the extension gets: no secret, just how to join. */
+export const INVITE_TEXT =
+  'I turned on end-to-end encryption for this conversation with atmessaging. ' +
+  'To read and write here, install the atmessaging extension for Chrome or Firefox, sign in with ' +
+  'an app password that allows direct messages, and open this conversation on bsky.app.';
+
+function didOf(uri: string): string {
+  return /^at:\/\/([^/]+)\//.exec(uri)?.[1] ?? '';
+}
+
+function messageView(m: MessageRecord): MessageView {
+  return {
+    id: m.id,
+    text: m.text,
+    sentAt: m.sentAt,
+    senderDid: didOf(m.senderUri),
+    senderDevice: m.senderUri,
+    own: m.own,
+    status: m.status,
+  };
 }
 
 /** Maps each RPC method to its use case; the access checks already ran in `dispatch`. */
 export function createHandlers(deps: BackgroundDeps): RpcHandlers {
+  // Whether a member publishes any device, cached briefly: the members list is re-read often.
+  const hasDevices = new Map<string, { value: boolean; at: number }>();
+
+  async function publishesDevices(account: ActiveAccount, did: string): Promise<boolean> {
+    const hit = hasDevices.get(did);
+    if (hit && deps.clock.now() - hit.at < 5 * 60_000) return hit.value;
+    const value = (await account.publicRepos.listRecords(did, DEVICE_COLLECTION_NSID, { max: 1 })).length > 0;
+    hasDevices.set(did, { value, at: deps.clock.now() });
+    return value;
+  }
+
+  async function status(convoId: string, account?: ActiveAccount): Promise<ConvoStatus> {
+    const settings = await deps.convoSettings();
+    const base = await convoStatus(settings, convoId);
+    if (!account) return base;
+    const readAt = (await settings.get(convoId))?.readAt ?? 0;
+    const unread = (await account.engine.conversationMessages(convoId)).filter((m) => !m.own && m.receivedAt > readAt).length;
+    return { ...base, unread };
+  }
+
+  async function view(convoId: string): Promise<ConvoView> {
+    const account = await deps.account.require();
+    const chatMembers = await account.chat.members(convoId);
+    for (const m of chatMembers) account.contacts.add(m.did);
+    const group = await account.engine.conversationGroup(convoId);
+    const devices = new Map<string, string[]>();
+    if (group) {
+      for (const m of groupMembers(decodeGroupState(account.engine.mlsContext(), group.state))) {
+        const did = didOf(m.identity);
+        devices.set(did, [...(devices.get(did) ?? []), m.identity]);
+      }
+    }
+    const members: MemberView[] = [];
+    for (const m of chatMembers) {
+      const inGroup = devices.get(m.did) ?? [];
+      members.push({
+        did: m.did,
+        handle: m.handle,
+        ...(m.displayName ? { displayName: m.displayName } : {}),
+        ...(m.avatar ? { avatar: m.avatar } : {}),
+        // In the group means the Authentication Service accepted them (CAR-verified).
+        devices: inGroup.map((uri) => ({ uri, verified: true })),
+        withoutExtension: inGroup.length === 0 && !(await publishesDevices(account, m.did)),
+      });
+    }
+    return {
+      status: await status(convoId, account),
+      messages: (await account.engine.conversationMessages(convoId)).map(messageView),
+      members,
+    };
+  }
+
   return {
     'background.info': () => ({ version: deps.version, startedAt: deps.startedAt }),
-    'convo.status': async ({ convoId }) => convoStatus(await deps.convoSettings(), convoId),
+    'convo.status': async ({ convoId }) => status(convoId, await deps.account.current().catch(() => undefined)),
     'convo.setEncrypted': async ({ convoId, encrypted }) => {
-      const status = await setConvoEncrypted(await deps.convoSettings(), deps.clock, convoId, encrypted);
-      deps.notifyConvoStatus(status);
-      return status;
+      if (encrypted) {
+        const account = await deps.account.require();
+        if (!(await account.engine.conversationGroup(convoId))) {
+          const memberDids = (await account.chat.members(convoId)).map((m) => m.did);
+          for (const did of memberDids) account.contacts.add(did);
+          await account.engine.createGroup(
+            memberDids.filter((did) => did !== account.session.did),
+            convoId,
+          );
+          void account.runner.kick();
+        }
+      }
+      const result = await setConvoEncrypted(await deps.convoSettings(), deps.clock, convoId, encrypted);
+      deps.notifyConvoStatus(result);
+      deps.notifyConvoChanged(convoId);
+      return result;
+    },
+    'auth.status': () => deps.account.status(),
+    'auth.signIn': ({ identifier, appPassword }) => deps.account.signIn(identifier, appPassword),
+    'auth.signOut': () => deps.account.signOut(),
+    'settings.network': () => deps.account.network(),
+    'settings.setNetwork': (settings) => deps.account.setNetwork(settings),
+    'convo.view': ({ convoId }) => view(convoId),
+    'convo.send': async ({ convoId, text }) => {
+      const account = await deps.account.require();
+      if (!(await convoStatus(await deps.convoSettings(), convoId)).encrypted) {
+        throw new AtmError('BadRequest', 'encryption is off for this conversation');
+      }
+      const message = await account.engine.sendToConversation(convoId, text);
+      void account.runner.kick();
+      deps.notifyConvoChanged(convoId);
+      return messageView(message);
+    },
+    'convo.retry': async ({ convoId, messageId }) => {
+      const account = await deps.account.require();
+      const group = await account.engine.conversationGroup(convoId);
+      if (group) await account.engine.retryMessage(group.groupId, messageId);
+      void account.runner.kick();
+      return view(convoId);
+    },
+    'convo.invite': async ({ convoId, did }) => {
+      const account = await deps.account.require();
+      const members = await account.chat.members(convoId);
+      if (!members.some((m) => m.did === did)) throw new AtmError('BadRequest', 'not a member of this conversation');
+      await account.chat.sendPlain(convoId, INVITE_TEXT);
+      return { sent: true };
+    },
+    'convo.markRead': async ({ convoId }) => {
+      await markConvoRead(await deps.convoSettings(), deps.clock, convoId);
+      const result = await status(convoId, await deps.account.current().catch(() => undefined));
+      deps.notifyConvoStatus(result);
+      return result;
     },
   };
 }

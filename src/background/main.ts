@@ -1,37 +1,98 @@
 import { browser } from 'wxt/browser';
 import { createPortHub, servePort } from '../rpc/server';
 import { originOf } from '../rpc/sender';
-import { openAtmDb } from '../store/db';
+import { openAtmDb, type AtmDb } from '../store/db';
 import { idbConvoSettings } from '../store/convo-settings';
 import { createHandlers } from './handlers';
-import type { ConvoSettingsStore } from '../engine/ports';
+import { createAccountService, type ActiveAccount } from './account';
+import type { PollReport } from '../engine/inbox';
+
+const ALARM = 'atmessaging-delivery';
 
 /**
- * Wires the background: IndexedDB, the clock and the RPC server. The worker can be stopped
- * at any moment, so nothing here keeps state that is not also in IndexedDB.
+ * Wires the background: IndexedDB, the account (session, device, delivery), the RPC server,
+ * notifications and the alarm that wakes delivery. The worker can be stopped at any moment, so
+ * nothing here keeps state that is not also in IndexedDB; the account resumes on first use.
  */
 export function startBackground(): void {
-  let settings: Promise<ConvoSettingsStore> | undefined;
+  let db: Promise<AtmDb> | undefined;
+  // A failed open is not cached: the next request tries again.
+  const openDb = () =>
+    (db ??= openAtmDb().catch((error: unknown) => {
+      db = undefined;
+      throw error;
+    }));
   const hub = createPortHub();
+  const clock = { now: () => Date.now() };
+  const logError = (error: unknown) => console.warn('atmessaging:', (error as { code?: string })?.code ?? error);
+
+  let account: ReturnType<typeof createAccountService> | undefined;
+  const accounts = async () =>
+    (account ??= createAccountService({ db: await openDb(), clock, onPolled, onError: logError }));
+
+  async function onPolled(active: ActiveAccount, report: PollReport) {
+    const groups = await active.engine.groups();
+    const convoOf = new Map(groups.map((g) => [g.groupId, g.convoId]));
+    const changed = new Set<string>();
+    let received = 0;
+    for (const outcome of report.outcomes) {
+      const convoId = 'groupId' in outcome && outcome.groupId ? convoOf.get(outcome.groupId) : undefined;
+      if (convoId) changed.add(convoId);
+      if (outcome.kind === 'message') received++;
+    }
+    for (const convoId of changed) hub.broadcast('convo.changed', { convoId });
+    if (received > 0) {
+      // No plaintext and no names in OS notifications: they are visible outside the browser.
+      void browser.notifications
+        .create({
+          type: 'basic',
+          iconUrl: browser.runtime.getURL('/icon/128.png'),
+          title: 'atmessaging',
+          message: received === 1 ? 'New encrypted message' : `${received} new encrypted messages`,
+        })
+        .catch(logError);
+      const action = browser.action ?? (browser as unknown as { browserAction?: typeof browser.action }).browserAction;
+      void action?.setBadgeText({ text: String(received) }).catch(logError);
+    }
+  }
+
   const handlers = createHandlers({
-    notifyConvoStatus: (status) => hub.broadcast('convo.status', status),
     version: browser.runtime.getManifest().version,
     startedAt: Date.now(),
-    clock: { now: () => Date.now() },
-    // A failed open is not cached: the next request tries again.
-    convoSettings: () =>
-      (settings ??= openAtmDb()
-        .then(idbConvoSettings)
-        .catch((error: unknown) => {
-          settings = undefined;
-          throw error;
-        })),
+    clock,
+    convoSettings: async () => idbConvoSettings(await openDb()),
+    get account() {
+      return lazyAccount;
+    },
+    notifyConvoStatus: (status) => hub.broadcast('convo.status', status),
+    notifyConvoChanged: (convoId) => hub.broadcast('convo.changed', { convoId }),
   });
-  const self = {
-    id: browser.runtime.id,
-    origin: originOf(browser.runtime.getURL('/'))!,
+  // The account service needs the database; handlers get a facade that opens it on first use.
+  const lazyAccount: ReturnType<typeof createAccountService> = {
+    status: async () => (await accounts()).status(),
+    signIn: async (i, p) => (await accounts()).signIn(i, p),
+    signOut: async () => (await accounts()).signOut(),
+    network: async () => (await accounts()).network(),
+    setNetwork: async (s) => (await accounts()).setNetwork(s),
+    require: async () => (await accounts()).require(),
+    current: async () => (await accounts()).current(),
   };
+
+  const self = { id: browser.runtime.id, origin: originOf(browser.runtime.getURL('/'))! };
   browser.runtime.onConnect.addListener((port) => {
     servePort(port, handlers, self, hub);
   });
+
+  // The worker sleeps when idle; the alarm wakes it to publish and read (the firehose only
+  // wakes a running worker).
+  void browser.alarms.create(ALARM, { periodInMinutes: 1 });
+  browser.alarms.onAlarm.addListener((alarm) => {
+    if (alarm.name !== ALARM) return;
+    void lazyAccount
+      .current()
+      .then((active) => active?.runner.kick())
+      .catch(logError);
+  });
+  // Resume delivery right away if a session is stored.
+  void lazyAccount.current().catch(logError);
 }

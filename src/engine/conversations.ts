@@ -17,6 +17,13 @@ export async function setConvoEncrypted(
   convoId: string,
   encrypted: boolean,
 ): Promise<ConvoStatus> {
-  await store.put({ convoId, encrypted, updatedAt: clock.now() });
+  const previous = await store.get(convoId);
+  await store.put({ ...previous, convoId, encrypted, updatedAt: clock.now() });
   return { convoId, encrypted };
+}
+
+/** The panel showed the conversation: everything received so far counts as read. */
+export async function markConvoRead(store: ConvoSettingsStore, clock: Clock, convoId: string): Promise<void> {
+  const previous = await store.get(convoId);
+  await store.put({ convoId, encrypted: previous?.encrypted ?? false, updatedAt: previous?.updatedAt ?? clock.now(), readAt: clock.now() });
 }

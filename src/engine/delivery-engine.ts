@@ -28,7 +28,11 @@ export interface DeliveryEngine {
   /** Reads new events from peers' repos (and `contacts`, for invites) and applies them. */
   poll(contacts?: readonly string[]): Promise<PollReport>;
   retry(rkey: string): Promise<boolean>;
+  /** Retries the outbox write that delivers a message (the panel's Retry button). */
+  retryMessage(groupId: string, messageId: string): Promise<boolean>;
   groups(): Promise<GroupRecord[]>;
+  /** The MLS context (to read a stored group state's members). */
+  mlsContext(): DeliveryDeps['mls'];
   messages(groupId: string): Promise<MessageRecord[]>;
 }
 
@@ -82,7 +86,13 @@ export function createDeliveryEngine(
         return report;
       }),
     retry: (rkey) => queue.run(() => retryOutboxItem(deps.store, rkey, deps.clock)),
+    retryMessage: (groupId, messageId) =>
+      queue.run(async () => {
+        const item = (await deps.store.listOutbox()).find((o) => o.message?.groupId === groupId && o.message.id === messageId);
+        return item ? retryOutboxItem(deps.store, item.rkey, deps.clock) : false;
+      }),
     groups: () => deps.store.listGroups(),
+    mlsContext: () => deps.mls,
     messages: (groupId) => deps.store.listMessages(groupId),
   };
 }

@@ -10,6 +10,8 @@ export interface ConvoSetting {
   convoId: string;
   encrypted: boolean;
   updatedAt: number;
+  /** When the user last saw the conversation in the panel (unread = received after). */
+  readAt?: number;
 }
 
 export interface ConvoSettingsStore {

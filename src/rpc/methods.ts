@@ -9,6 +9,50 @@ import { assertConvoId } from '../content/convo-route';
 export interface ConvoStatus {
   convoId: string;
   encrypted: boolean;
+  /** Encrypted messages received and not yet seen in the panel. */
+  unread?: number;
+}
+
+export type AuthStatus =
+  | { signedIn: false }
+  | { signedIn: true; did: string; handle: string; pds: string; deviceUri: string };
+
+/** Where this installation looks things up; production defaults, editable for self-hosting. */
+export interface NetworkSettings {
+  plcUrl: string;
+  /** A service answering com.atproto.identity.resolveHandle. */
+  handleResolver: string;
+  /** `atproto-proxy` target of Bluesky's chat service, e.g. `did:web:api.bsky.chat#bsky_chat`. */
+  chatProxy: string;
+}
+
+/** One message as the panel shows it: plaintext only ever crosses into extension pages. */
+export interface MessageView {
+  id: string;
+  text: string;
+  sentAt: number;
+  /** The author's DID and device, as MLS authenticated them. */
+  senderDid: string;
+  senderDevice: string;
+  own: boolean;
+  status: 'sending' | 'sent' | 'failed';
+}
+
+export interface MemberView {
+  did: string;
+  handle?: string;
+  displayName?: string;
+  avatar?: string;
+  /** Devices of this member in the encrypted group (CAR-verified device records). */
+  devices: Array<{ uri: string; verified: boolean }>;
+  /** True when the member publishes no atmessaging device: they get a plain invite DM. */
+  withoutExtension: boolean;
+}
+
+export interface ConvoView {
+  status: ConvoStatus;
+  messages: MessageView[];
+  members: MemberView[];
 }
 
 export interface BackgroundInfo {
@@ -23,6 +67,18 @@ export interface RpcMethods {
     params: { convoId: string; encrypted: boolean };
     result: ConvoStatus;
   };
+  'auth.status': { params: Record<string, never>; result: AuthStatus };
+  'auth.signIn': { params: { identifier: string; appPassword: string }; result: AuthStatus };
+  /** Wipes this device's keys and state; `confirm` must be true (the UI asked the user). */
+  'auth.signOut': { params: { confirm: true }; result: AuthStatus };
+  'settings.network': { params: Record<string, never>; result: NetworkSettings };
+  'settings.setNetwork': { params: NetworkSettings; result: NetworkSettings };
+  'convo.view': { params: { convoId: string }; result: ConvoView };
+  'convo.send': { params: { convoId: string; text: string }; result: MessageView };
+  'convo.retry': { params: { convoId: string; messageId: string }; result: ConvoView };
+  /** Sends the member a plain DM explaining how to read the encrypted conversation. */
+  'convo.invite': { params: { convoId: string; did: string }; result: { sent: true } };
+  'convo.markRead': { params: { convoId: string }; result: ConvoStatus };
 }
 
 export type Method = keyof RpcMethods;
@@ -49,6 +105,41 @@ function onlyKeys(obj: Record<string, unknown>, allowed: readonly string[]): voi
   for (const key of Object.keys(obj)) {
     if (!allowed.includes(key)) throw new AtmError('BadRequest', 'unexpected param', { key });
   }
+}
+
+function noParams(params: unknown): Record<string, never> {
+  onlyKeys(record(params), []);
+  return {};
+}
+
+function text(value: unknown, name: string, maxLength: number): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength) {
+    throw new AtmError('BadRequest', `${name} must be a non-empty string of at most ${maxLength} characters`);
+  }
+  return value;
+}
+
+function httpUrl(value: unknown, name: string): string {
+  const s = text(value, name, 2048);
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    throw new AtmError('BadRequest', `${name} must be a URL`);
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && ['localhost', '127.0.0.1'].includes(url.hostname))) {
+    throw new AtmError('BadRequest', `${name} must be https (http only on loopback)`);
+  }
+  return s.replace(/\/$/, '');
+}
+
+const DID = /^did:(plc:[a-z2-7]{24}|web:[a-zA-Z0-9.-]+(%3A[0-9]{1,5})?)$/;
+const MESSAGE_ID = /^[0-9a-f]{32}$/;
+
+function convoOnly(params: unknown): { convoId: string } {
+  const p = record(params);
+  onlyKeys(p, ['convoId']);
+  return { convoId: assertConvoId(p.convoId) };
 }
 
 export const METHODS: { [M in Method]: MethodSpec<M> } = {
@@ -78,6 +169,69 @@ export const METHODS: { [M in Method]: MethodSpec<M> } = {
       return { convoId: assertConvoId(p.convoId), encrypted: p.encrypted };
     },
   },
+  'auth.status': { callers: ['extension-page'], parse: noParams },
+  'auth.signIn': {
+    callers: ['extension-page'],
+    parse(params) {
+      const p = record(params);
+      onlyKeys(p, ['identifier', 'appPassword']);
+      return { identifier: text(p.identifier, 'identifier', 253).trim(), appPassword: text(p.appPassword, 'appPassword', 256) };
+    },
+  },
+  'auth.signOut': {
+    callers: ['extension-page'],
+    parse(params) {
+      const p = record(params);
+      onlyKeys(p, ['confirm']);
+      if (p.confirm !== true) throw new AtmError('BadRequest', 'sign-out must be confirmed');
+      return { confirm: true };
+    },
+  },
+  'settings.network': { callers: ['extension-page'], parse: noParams },
+  'settings.setNetwork': {
+    callers: ['extension-page'],
+    parse(params) {
+      const p = record(params);
+      onlyKeys(p, ['plcUrl', 'handleResolver', 'chatProxy']);
+      const chatProxy = text(p.chatProxy, 'chatProxy', 512);
+      const [did, fragment] = chatProxy.split('#');
+      if (!DID.test(did ?? '') || !fragment || !/^[a-zA-Z0-9_-]{1,64}$/.test(fragment)) {
+        throw new AtmError('BadRequest', 'chatProxy must be <did>#<service id>');
+      }
+      return { plcUrl: httpUrl(p.plcUrl, 'plcUrl'), handleResolver: httpUrl(p.handleResolver, 'handleResolver'), chatProxy };
+    },
+  },
+  'convo.view': { callers: ['extension-page'], parse: convoOnly },
+  'convo.send': {
+    callers: ['extension-page'],
+    parse(params) {
+      const p = record(params);
+      onlyKeys(p, ['convoId', 'text']);
+      // The grapheme limit is checked where the content is built (protocol/content.ts).
+      return { convoId: assertConvoId(p.convoId), text: text(p.text, 'text', 10_000) };
+    },
+  },
+  'convo.retry': {
+    callers: ['extension-page'],
+    parse(params) {
+      const p = record(params);
+      onlyKeys(p, ['convoId', 'messageId']);
+      if (typeof p.messageId !== 'string' || !MESSAGE_ID.test(p.messageId)) {
+        throw new AtmError('BadRequest', 'not a message id');
+      }
+      return { convoId: assertConvoId(p.convoId), messageId: p.messageId };
+    },
+  },
+  'convo.invite': {
+    callers: ['extension-page'],
+    parse(params) {
+      const p = record(params);
+      onlyKeys(p, ['convoId', 'did']);
+      if (typeof p.did !== 'string' || !DID.test(p.did)) throw new AtmError('BadRequest', 'not a DID');
+      return { convoId: assertConvoId(p.convoId), did: p.did };
+    },
+  },
+  'convo.markRead': { callers: ['extension-page'], parse: convoOnly },
 };
 
 export function isMethod(name: unknown): name is Method {

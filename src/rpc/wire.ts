@@ -18,6 +18,8 @@ export type RpcResponse =
 /** Pushed by the background to every connected port; carries no more than its method would. */
 export interface RpcEvents {
   'convo.status': ConvoStatus;
+  /** Something in the conversation changed (a message, a status): pages re-read its view. */
+  'convo.changed': { convoId: string };
 }
 export type RpcEventName = keyof RpcEvents;
 export interface RpcEvent<E extends RpcEventName = RpcEventName> {
@@ -29,10 +31,12 @@ export interface RpcEvent<E extends RpcEventName = RpcEventName> {
 export function parseEvent(message: unknown): RpcEvent | undefined {
   if (typeof message !== 'object' || message === null) return undefined;
   const m = message as Record<string, unknown>;
-  if (m.rpc !== 1 || m.event !== 'convo.status') return undefined;
   const d = m.data as Record<string, unknown> | undefined;
-  if (typeof d?.convoId !== 'string' || typeof d.encrypted !== 'boolean') return undefined;
-  return { rpc: 1, event: 'convo.status', data: { convoId: d.convoId, encrypted: d.encrypted } };
+  if (m.rpc !== 1 || typeof d?.convoId !== 'string') return undefined;
+  if (m.event === 'convo.changed') return { rpc: 1, event: 'convo.changed', data: { convoId: d.convoId } };
+  if (m.event !== 'convo.status' || typeof d.encrypted !== 'boolean') return undefined;
+  const unread = typeof d.unread === 'number' ? { unread: d.unread } : {};
+  return { rpc: 1, event: 'convo.status', data: { convoId: d.convoId, encrypted: d.encrypted, ...unread } };
 }
 
 export function parseRequest(message: unknown): RpcRequest {

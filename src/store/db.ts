@@ -10,6 +10,7 @@ export interface ConvoSettingRecord {
   convoId: string;
   encrypted: boolean;
   updatedAt: number;
+  readAt?: number;
 }
 
 /**
@@ -39,6 +40,8 @@ export interface AtmDbSchema extends DBSchema {
   pending: { key: string; value: PendingEvent };
   /** Welcomes used (§6.6), keyed by their SHA-256 id (out-of-line). */
   welcomes: { key: string; value: WelcomeRecord };
+  /** The signed-in session (tokens: secrets) under 'self'; network settings under 'network'. */
+  account: { key: string; value: unknown };
   /** Events we published, for deletion after the retention period (docs/protocol.md §7). */
   ownEvents: { key: string; value: OwnEvent; indexes: { byPublishedAt: number } };
 }
@@ -46,7 +49,7 @@ export interface AtmDbSchema extends DBSchema {
 export type AtmDb = IDBPDatabase<AtmDbSchema>;
 
 export const DB_NAME = 'atmessaging';
-export const DB_VERSION = 4;
+export const DB_VERSION = 5;
 
 export function openAtmDb(name: string = DB_NAME): Promise<AtmDb> {
   return openDB<AtmDbSchema>(name, DB_VERSION, {
@@ -70,6 +73,9 @@ export function openAtmDb(name: string = DB_NAME): Promise<AtmDb> {
       }
       if (oldVersion < 4) {
         db.createObjectStore('ownEvents', { keyPath: 'rkey' }).createIndex('byPublishedAt', 'publishedAt');
+      }
+      if (oldVersion < 5) {
+        db.createObjectStore('account');
       }
     },
   });

@@ -17,22 +17,40 @@ const contentSender = { id: 'ext-id', url: 'https://bsky.app/messages/c1', tab: 
 function handlers(): RpcHandlers & { calls: string[] } {
   const calls: string[] = [];
   const encrypted = new Map<string, boolean>();
+  // The handlers typed loosely on purpose: the catch-all ones below only record their call.
   return {
     calls,
     'background.info': () => {
       calls.push('background.info');
       return { version: '9.9.9', startedAt: 42 };
     },
-    'convo.status': ({ convoId }) => {
+    'convo.status': ({ convoId }: { convoId: string }) => {
       calls.push(`convo.status:${convoId}`);
       return { convoId, encrypted: encrypted.get(convoId) ?? false };
     },
-    'convo.setEncrypted': ({ convoId, encrypted: on }) => {
+    'convo.setEncrypted': ({ convoId, encrypted: on }: { convoId: string; encrypted: boolean }) => {
       calls.push(`convo.setEncrypted:${convoId}:${on}`);
       encrypted.set(convoId, on);
       return { convoId, encrypted: on };
     },
-  };
+    // The rest only record that they ran: this file tests the transport and access checks.
+    ...Object.fromEntries(
+      (
+        [
+          'auth.status',
+          'auth.signIn',
+          'auth.signOut',
+          'settings.network',
+          'settings.setNetwork',
+          'convo.view',
+          'convo.send',
+          'convo.retry',
+          'convo.invite',
+          'convo.markRead',
+        ] as const
+      ).map((m) => [m, () => void calls.push(m) as never]),
+    ),
+  } as unknown as RpcHandlers & { calls: string[] };
 }
 
 function connected(sender: SenderLike, h = handlers()) {
@@ -215,5 +233,42 @@ describe('RPC over a port', () => {
     await new Promise((r) => setTimeout(r, 5));
     expect(seenA).toHaveLength(1);
     expect(seenB).toHaveLength(2);
+  });
+
+  it('lets content scripts call nothing but convo.status, whatever the method', async () => {
+    const { client, h } = connected(contentSender);
+    const privileged = [
+      ['auth.status', {}],
+      ['auth.signIn', { identifier: 'alice.test', appPassword: 'x' }],
+      ['auth.signOut', { confirm: true }],
+      ['settings.network', {}],
+      ['convo.view', { convoId: 'c1' }],
+      ['convo.send', { convoId: 'c1', text: 'hi' }],
+      ['convo.invite', { convoId: 'c1', did: 'did:plc:abcdefghijklmnopqrstuvwx' }],
+      ['convo.markRead', { convoId: 'c1' }],
+    ] as const;
+    for (const [method, params] of privileged) {
+      const error = await rejection(client.call(method, params as never));
+      expect(isAtmError(error, 'Forbidden'), method).toBe(true);
+    }
+    expect(h.calls).toEqual([]);
+  });
+
+  it('validates the new methods\' params strictly', async () => {
+    const { client, h } = connected(pageSender);
+    const bad = [
+      ['auth.signOut', { confirm: false }],
+      ['auth.signIn', { identifier: '', appPassword: 'x' }],
+      ['settings.setNetwork', { plcUrl: 'http://evil.example', handleResolver: 'https://a.example', chatProxy: 'did:web:a.example#chat' }],
+      ['settings.setNetwork', { plcUrl: 'https://plc.example', handleResolver: 'https://a.example', chatProxy: 'not a did' }],
+      ['convo.send', { convoId: 'c1', text: '' }],
+      ['convo.retry', { convoId: 'c1', messageId: 'nothex' }],
+      ['convo.invite', { convoId: 'c1', did: 'alice.test' }],
+    ] as const;
+    for (const [method, params] of bad) {
+      const error = await rejection(client.call(method, params as never));
+      expect(isAtmError(error, 'BadRequest'), `${method} ${JSON.stringify(params)}`).toBe(true);
+    }
+    expect(h.calls).toEqual([]);
   });
 });

@@ -1,0 +1,73 @@
+import type { Agent } from '@atproto/api';
+import { AtmError } from '../errors';
+
+/** A conversation member as bsky's chat service describes them (public profile data). */
+export interface ChatMember {
+  did: string;
+  handle: string;
+  displayName?: string;
+  avatar?: string;
+}
+
+export interface ChatClient {
+  members(convoId: string): Promise<ChatMember[]>;
+  /** A plain (unencrypted) DM in the conversation: only ever our fixed invite text. */
+  sendPlain(convoId: string, text: string): Promise<void>;
+  /** Everyone we share a bsky conversation with (the first `maxConvos` conversations). */
+  contacts(maxConvos: number): Promise<string[]>;
+}
+
+function chatError(error: unknown, operation: string): AtmError {
+  const status = (error as { status?: number }).status;
+  const name = (error as { error?: string }).error;
+  if (status === 400 && name === 'InvalidConvo') {
+    return new AtmError('RemoteRefused', 'no such conversation, or not a member', { operation });
+  }
+  return new AtmError(status && status < 500 ? 'RemoteRefused' : 'Network', `${operation} failed`, {
+    operation,
+    status,
+    error: name,
+  });
+}
+
+/** chat.bsky.convo.* through the PDS proxy (the agent from session.ts's chatAgent). */
+export function chatClient(chat: Agent): ChatClient {
+  return {
+    async members(convoId) {
+      try {
+        const { data } = await chat.chat.bsky.convo.getConvo({ convoId });
+        return data.convo.members.map((m) => ({
+          did: m.did,
+          handle: m.handle,
+          ...(m.displayName ? { displayName: m.displayName } : {}),
+          ...(m.avatar ? { avatar: m.avatar } : {}),
+        }));
+      } catch (error) {
+        throw chatError(error, 'getConvo');
+      }
+    },
+    async contacts(maxConvos) {
+      const dids = new Set<string>();
+      let cursor: string | undefined;
+      let seen = 0;
+      try {
+        do {
+          const { data } = await chat.chat.bsky.convo.listConvos({ limit: Math.min(100, maxConvos - seen), cursor });
+          for (const convo of data.convos) for (const m of convo.members) dids.add(m.did);
+          seen += data.convos.length;
+          cursor = data.cursor && data.convos.length > 0 ? data.cursor : undefined;
+        } while (cursor && seen < maxConvos);
+      } catch (error) {
+        throw chatError(error, 'listConvos');
+      }
+      return [...dids];
+    },
+    async sendPlain(convoId, text) {
+      try {
+        await chat.chat.bsky.convo.sendMessage({ convoId, message: { text } });
+      } catch (error) {
+        throw chatError(error, 'sendMessage');
+      }
+    },
+  };
+}

@@ -1,0 +1,219 @@
+import { AtmError } from '../errors';
+import { chatAgent, resumeSession, signIn as sessionSignIn, signOut as sessionSignOut, type Session } from '../atproto/session';
+import { createIdentityResolver } from '../atproto/identity';
+import { createRecordProver } from '../atproto/record-proof';
+import { agentOwnRepo, publicRepos } from '../atproto/repos';
+import { chatClient, type ChatClient } from '../atproto/chat';
+import { watchRepos, type WebSocketConstructor } from '../atproto/firehose';
+import { createAuthenticationService, type AuthenticationService } from '../engine/authentication-service';
+import { ensureDevice } from '../engine/device-registration';
+import { replenishKeyPackages } from '../engine/key-package-pool';
+import { mlsAuthService } from '../engine/mls-auth';
+import { DEFAULT_DELIVERY_POLICY } from '../engine/delivery-deps';
+import { createDeliveryEngine, type DeliveryEngine } from '../engine/delivery-engine';
+import type { PollReport } from '../engine/inbox';
+import type { Clock, LocalDevice, PublicRepos } from '../engine/ports';
+import { newTid } from '../engine/tid';
+import { createSuite } from '../mls';
+import { DEVICE_COLLECTION_NSID, KEY_PACKAGE_COLLECTION_NSID } from '../protocol/records';
+import type { AuthStatus, NetworkSettings } from '../rpc/methods';
+import type { AtmDb } from '../store/db';
+import { idbDeliveryStore } from '../store/delivery-store';
+import { idbDeviceStore, idbKeyPackageStore } from '../store/device-store';
+import { startDeliveryRunner, type DeliveryRunner } from './delivery-runner';
+
+/** Bluesky's production services; the options page can point elsewhere (self-hosting, tests). */
+export const DEFAULT_NETWORK: NetworkSettings = {
+  plcUrl: 'https://plc.directory',
+  handleResolver: 'https://public.api.bsky.app',
+  chatProxy: 'did:web:api.bsky.chat#bsky_chat',
+};
+
+/** Everything the signed-in device runs with. Built once per worker life, on first use. */
+export interface ActiveAccount {
+  session: Session;
+  device: LocalDevice;
+  engine: DeliveryEngine;
+  runner: DeliveryRunner;
+  chat: ChatClient;
+  publicRepos: PublicRepos;
+  as: AuthenticationService;
+  /** DIDs whose repos may hold invites for us: members of our bsky conversations. */
+  contacts: Set<string>;
+}
+
+export interface AccountDeps {
+  db: AtmDb;
+  clock: Clock;
+  WebSocketImpl?: WebSocketConstructor;
+  /** A delivery round read something (new messages, joins): tell the pages. */
+  onPolled(account: ActiveAccount, report: PollReport): void;
+  onError(error: unknown): void;
+}
+
+export interface AccountService {
+  status(): Promise<AuthStatus>;
+  signIn(identifier: string, appPassword: string): Promise<AuthStatus>;
+  signOut(): Promise<AuthStatus>;
+  network(): Promise<NetworkSettings>;
+  setNetwork(settings: NetworkSettings): Promise<NetworkSettings>;
+  /** The running account; NotSignedIn when there is none. */
+  require(): Promise<ActiveAccount>;
+  /** The running account if signed in (resumed from storage after a worker restart). */
+  current(): Promise<ActiveAccount | undefined>;
+}
+
+const MAX_CONTACT_CONVOS = 100;
+
+export function createAccountService(deps: AccountDeps): AccountService {
+  let active: Promise<ActiveAccount | undefined> | undefined;
+
+  const network = async () => ((await deps.db.get('account', 'network')) as NetworkSettings | undefined) ?? DEFAULT_NETWORK;
+  const storedSession = async () => (await deps.db.get('account', 'session')) as Session | undefined;
+
+  async function activate(stored: Session): Promise<ActiveAccount> {
+    const config = await network();
+    const resumed = await resumeSession(config, stored, {
+      onSessionChange: (session) => {
+        // Refreshed tokens are kept; a refused refresh signs this device out of the PDS only.
+        if (session) void deps.db.put('account', session, 'session');
+      },
+    });
+    if (resumed.session !== stored) await deps.db.put('account', resumed.session, 'session');
+    const session = resumed.session;
+    const identity = createIdentityResolver({ plcUrl: config.plcUrl });
+    const as = createAuthenticationService({ prover: createRecordProver({ identity }), clock: deps.clock });
+    const mls = { suite: await createSuite(), auth: mlsAuthService(as), clock: deps.clock };
+    const repo = agentOwnRepo(resumed.agent, session.did);
+    const reader = publicRepos({ identity });
+    const keyPackages = idbKeyPackageStore(deps.db);
+    const device = await ensureDevice({ repo, devices: idbDeviceStore(deps.db), suite: mls.suite, clock: deps.clock, newTid });
+    const engine = createDeliveryEngine({
+      device,
+      mls,
+      store: idbDeliveryStore(deps.db),
+      repo,
+      publicRepos: reader,
+      keyPackages,
+      clock: deps.clock,
+      newTid,
+      policy: DEFAULT_DELIVERY_POLICY,
+      as,
+    });
+    const chat = chatClient(chatAgent(config, resumed.agent));
+    const contacts = new Set<string>([session.did]);
+    // The pool is topped up in the background: a slow PDS must not hold the sign-in up.
+    void replenishKeyPackages({ repo, publicRepos: reader, keyPackages, device, mls, newTid }).catch(deps.onError);
+    const account = {} as ActiveAccount;
+    const runner = startDeliveryRunner({
+      engine,
+      contacts: () => [...contacts],
+      pdsOf: async (did) => (await identity.resolveDid(did)).pds,
+      watch: (pdsUrl, dids, onChange, onClosed) =>
+        watchRepos({
+          serviceUrl: pdsUrl,
+          dids,
+          collection: 'org.atmessaging.event',
+          onChange,
+          onError: onClosed,
+          ...(deps.WebSocketImpl ? { WebSocketImpl: deps.WebSocketImpl } : {}),
+        }),
+      pollIntervalMs: 60_000,
+      setTimer: (fn, ms) => setTimeout(fn, ms),
+      clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+      onPolled: (report) => deps.onPolled(account, report),
+      onError: deps.onError,
+    });
+    Object.assign(account, { session, device, engine, runner, chat, publicRepos: reader, as, contacts });
+    void refreshContacts(account).catch(deps.onError);
+    return account;
+  }
+
+  /** Members of our bsky conversations: their repos are where invites to us appear. */
+  async function refreshContacts(account: ActiveAccount): Promise<void> {
+    const dids = await account.chat.contacts(MAX_CONTACT_CONVOS);
+    const before = account.contacts.size;
+    for (const did of dids) account.contacts.add(did);
+    if (account.contacts.size !== before) void account.runner.kick();
+  }
+
+  async function current(): Promise<ActiveAccount | undefined> {
+    active ??= storedSession().then((s) => (s ? activate(s) : undefined));
+    try {
+      return await active;
+    } catch (error) {
+      active = undefined; // try again on the next request
+      throw error;
+    }
+  }
+
+  async function status(): Promise<AuthStatus> {
+    const session = await storedSession();
+    if (!session) return { signedIn: false };
+    const device = await idbDeviceStore(deps.db).load();
+    return {
+      signedIn: true,
+      did: session.did,
+      handle: session.handle,
+      pds: session.pds,
+      deviceUri: device?.uri ?? '',
+    };
+  }
+
+  return {
+    status,
+    network,
+    async setNetwork(settings) {
+      await deps.db.put('account', settings, 'network');
+      return settings;
+    },
+    async signIn(identifier, appPassword) {
+      if (await storedSession()) throw new AtmError('BadRequest', 'already signed in; sign out first');
+      const session = await sessionSignIn(await network(), identifier, appPassword);
+      const device = await idbDeviceStore(deps.db).load();
+      if (device && device.did !== session.did) {
+        await sessionSignOut(session);
+        throw new AtmError('BadRequest', 'this browser profile holds another account; sign out first');
+      }
+      await deps.db.put('account', session, 'session');
+      active = activate(session);
+      await active;
+      return status();
+    },
+    async signOut() {
+      const account = await current().catch(() => undefined);
+      const session = await storedSession();
+      if (account) {
+        account.runner.stop();
+        // Revoke this device in the repo (best effort): others stop adding it to groups.
+        const repo = agentOwnRepo((await resumeSession(await network(), account.session)).agent, account.session.did);
+        await repo.deleteRecord(DEVICE_COLLECTION_NSID, account.device.rkey).catch(deps.onError);
+        for (const secret of await idbKeyPackageStore(deps.db).list()) {
+          await repo.deleteRecord(KEY_PACKAGE_COLLECTION_NSID, secret.rkey).catch(deps.onError);
+        }
+      }
+      if (session) await sessionSignOut(session).catch(deps.onError);
+      active = undefined;
+      await wipe(deps.db);
+      return { signedIn: false };
+    },
+    async require() {
+      const account = await current();
+      if (!account) throw new AtmError('NotSignedIn', 'sign in from the atmessaging toolbar button');
+      return account;
+    },
+    current,
+  };
+}
+
+/** Sign-out deletes every key and all state of this device, in one transaction. */
+async function wipe(db: AtmDb): Promise<void> {
+  const stores = [...db.objectStoreNames];
+  const tx = db.transaction(stores, 'readwrite');
+  // Only IndexedDB requests in this transaction; requests on one store run in order, so the
+  // network settings (not secret) are put back after their store is cleared.
+  const network = await tx.objectStore('account').get('network');
+  for (const name of stores) void tx.objectStore(name).clear();
+  if (network) void tx.objectStore('account').put(network, 'network');
+  await tx.done;
+}
