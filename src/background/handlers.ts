@@ -1,6 +1,6 @@
 import { AtmError } from '../errors';
 import { convoStatus, markConvoRead, setConvoEncrypted } from '../engine/conversations';
-import type { MessageRecord } from '../engine/delivery-state';
+import { messageKey, type MessageRecord } from '../engine/delivery-state';
 import type { Clock, ConvoSettingsStore } from '../engine/ports';
 import { decodeGroupState, members as groupMembers } from '../mls';
 import { DEVICE_COLLECTION_NSID } from '../protocol/records';
@@ -31,7 +31,7 @@ function didOf(uri: string): string {
 
 function messageView(m: MessageRecord): MessageView {
   return {
-    id: m.id,
+    id: m.contentId,
     text: m.text,
     sentAt: m.sentAt,
     senderDid: didOf(m.senderUri),
@@ -135,7 +135,7 @@ export function createHandlers(deps: BackgroundDeps): RpcHandlers {
     'convo.retry': async ({ convoId, messageId }) => {
       const account = await deps.account.require();
       const group = await account.engine.conversationGroup(convoId);
-      if (group) await account.engine.retryMessage(group.groupId, messageId);
+      if (group) await account.engine.retryMessage(group.groupId, messageKey(messageId, account.device.uri));
       void account.runner.kick();
       return view(convoId);
     },

@@ -5,7 +5,7 @@ import { didsOf } from './create-group';
 import { consumeTag, type TagMatch } from '../protocol/tags';
 import { TEXT_TYPE } from '../protocol/content';
 import type { DeliveryDeps } from './delivery-deps';
-import type { ChangeSet, CommitIntent, EpochRecord, GroupRecord } from './delivery-state';
+import { messageKey, type ChangeSet, type CommitIntent, type EpochRecord, type GroupRecord } from './delivery-state';
 import { enterEpoch, epochRecordFor, withEpochRecord } from './epochs';
 import { encodeState, groupState, loadGroup, ownLeaf, sealOwnEvent, settleFinality } from './group-events';
 import { sealContent } from './send';
@@ -82,17 +82,27 @@ export async function receiveCommit(
   record: EpochRecord,
   match: TagMatch,
   message: Uint8Array,
+  repoDid: string,
 ): Promise<{ group: GroupRecord; changes: ChangeSet; outcome: CommitOutcome }> {
   const rank = await commitRank(message);
-  const consumed = await consumeTag(record.tagKey, record.tags, match);
-  const marked = withEpochRecord(group, { ...record, tags: consumed });
   const now = deps.clock.now();
+  // The tag's counter is spent only once MLS authenticated the committer as the tag's leaf
+  // (§6.3): any member can seal junk under another member's tags.
+  const spend = async () =>
+    withEpochRecord(group, { ...record, tags: await consumeTag(record.tagKey, record.tags, match) });
+  const authenticate = (committer: { leafIndex: number; identity: string }) => {
+    if (committer.leafIndex !== match.leaf) {
+      throw new AtmError('MlsRejected', 'commit sender differs from its tag', { leaf: match.leaf });
+    }
+    if (!committer.identity.startsWith(`at://${repoDid}/`)) {
+      throw new AtmError('MlsRejected', "commit found outside its author's repo", { repo: repoDid });
+    }
+  };
 
   if (record.epoch === group.current.epoch) {
     const result = await processCommit(deps.mls, groupState(deps, group), message);
-    if (result.committer.leafIndex !== match.leaf) {
-      throw new AtmError('MlsRejected', 'commit sender differs from its tag', { leaf: match.leaf });
-    }
+    authenticate(result.committer);
+    const marked = await spend();
     const next: GroupRecord = {
       ...marked,
       ...enterEpoch(marked, encodeState(result.newState), await epochRecordFor(deps.mls, result.newState), deps.policy.retainedEpochs),
@@ -105,16 +115,17 @@ export async function receiveCommit(
   }
 
   const parentEpoch = (BigInt(group.current.epoch) - 1n).toString();
-  if (!group.parent || record.epoch !== parentEpoch || rank >= group.parent.winnerRank) {
-    return { group: marked, changes: {}, outcome: 'ignored' };
+  if (!group.parent || record.epoch !== parentEpoch) {
+    // Stale: nothing to authenticate it against any more, so nothing is spent or changed.
+    return { group, changes: {}, outcome: 'ignored' };
   }
-
-  // A better commit for the parent's epoch: the branch we are on loses.
+  // A competitor for the parent's epoch: authenticated on the parent whatever its rank.
   const parentState = decodeGroupState(deps.mls, group.parent.state);
   const result = await processCommit(deps.mls, parentState, message);
-  if (result.committer.leafIndex !== match.leaf) {
-    throw new AtmError('MlsRejected', 'commit sender differs from its tag', { leaf: match.leaf });
-  }
+  authenticate(result.committer);
+  const marked = await spend();
+  if (rank >= group.parent.winnerRank) return { group: marked, changes: {}, outcome: 'ignored' };
+  // It ranks below the winner so far: the branch we are on loses.
   let next: GroupRecord = {
     ...marked,
     state: encodeState(result.newState),
@@ -128,7 +139,7 @@ export async function receiveCommit(
   // Our messages of the losing branch go out again on the winner, with the same ids.
   if (next.active) {
     for (const id of group.parent.sentSince) {
-      const original = await deps.store.getMessage(group.groupId, id);
+      const original = await deps.store.getMessage(group.groupId, messageKey(id, deps.device.uri));
       if (!original || !original.own) continue;
       const resent = await sealContent(deps, next, decodeGroupState(deps.mls, next.state), {
         $type: TEXT_TYPE,

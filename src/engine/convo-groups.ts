@@ -53,7 +53,7 @@ export async function resolveConversationGroups(deps: DeliveryDeps): Promise<Cha
         if (!message.own || (await deps.store.getMessage(winner.groupId, message.id))) continue;
         const sealed = await sealContent(deps, target, decodeGroupState(deps.mls, target.state), {
           $type: TEXT_TYPE,
-          id: message.id,
+          id: message.contentId,
           text: message.text,
           sentAt: message.sentAt,
         });

@@ -70,12 +70,21 @@ export interface GroupRecord {
 /** Why we committed, so the commit can be redone on the winning branch if it loses (§6.7). */
 export type CommitIntent = { kind: 'update' };
 
+export function messageKey(contentId: string, senderUri: string): string {
+  return `${contentId} ${senderUri}`;
+}
+
 export type MessageStatus = 'sending' | 'sent' | 'failed';
 
 export interface MessageRecord {
   groupId: string;
-  /** Random 16-byte hex id chosen by the author; duplicates (re-sends) are dropped by it. */
+  /**
+   * `messageKey(contentId, senderUri)`: duplicates (re-sends) are recognised by author AND id,
+   * so a member cannot suppress someone else's message by re-using its id.
+   */
   id: string;
+  /** The author's random 16-byte hex id from the content. */
+  contentId: string;
   /** The author's device credential (`at://did/org.atmessaging.device/rkey`), as MLS authenticated it. */
   senderUri: string;
   text: string;

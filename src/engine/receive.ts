@@ -8,10 +8,14 @@ import { consumeTag, matchTag, type TagMatch } from '../protocol/tags';
 import { receiveCommit } from './commits';
 import { newGroupRecord } from './create-group';
 import type { DeliveryDeps } from './delivery-deps';
-import type { ChangeSet, EpochRecord, GroupRecord, MessageRecord } from './delivery-state';
+import { messageKey, type ChangeSet, type EpochRecord, type GroupRecord, type MessageRecord } from './delivery-state';
 import { withEpochRecord } from './epochs';
 import { encodeState, groupState, settleFinality } from './group-events';
 import { joinFromWelcome } from './groups';
+
+function didOf(identity: string): string {
+  return /^at:\/\/([^/]+)\//.exec(identity)?.[1] ?? '';
+}
 
 /** One event as read from a repo: the record's tag and its (downloaded) sealed bytes. */
 export interface IncomingEvent {
@@ -94,6 +98,9 @@ async function processMatched(
   );
   const state = groupState(deps, group);
   if (match.leaf === ownLeafIndex(state)) {
+    if (event.did !== deps.device.did) {
+      throw new AtmError('MlsRejected', 'our own event found in another repo', { repo: event.did });
+    }
     // Our own event, read back from our repo (or copied elsewhere): nothing to apply.
     const tags = await consumeTag(record.tagKey, record.tags, match);
     return {
@@ -102,7 +109,7 @@ async function processMatched(
     };
   }
   if (opened.contentType === 'commit') {
-    const result = await receiveCommit(deps, group, record, match, opened.message);
+    const result = await receiveCommit(deps, group, record, match, opened.message, event.did);
     return {
       changes: { ...result.changes, putGroups: [result.group] },
       outcome: { kind: 'commit', groupId: group.groupId, result: result.outcome },
@@ -115,6 +122,11 @@ async function processMatched(
   if (decrypted.sender.leafIndex !== match.leaf) {
     throw new AtmError('MlsRejected', 'message sender differs from its tag', { leaf: match.leaf });
   }
+  // An event counts only from its author's own repo: a copy elsewhere (read first) could
+  // otherwise spend the author's counters and push their real events out of the window.
+  if (didOf(decrypted.sender.identity) !== event.did) {
+    throw new AtmError('MlsRejected', 'event found outside its author\'s repo', { repo: event.did });
+  }
   const content = decodeContent(decrypted.plaintext);
   const tags = await consumeTag(record.tagKey, record.tags, match);
   const next: GroupRecord = {
@@ -122,12 +134,14 @@ async function processMatched(
     state: encodeState(decrypted.newState),
     updatedAt: deps.clock.now(),
   };
-  if (await stored(() => deps.store.getMessage(group.groupId, content.id))) {
+  const key = messageKey(content.id, decrypted.sender.identity);
+  if (await stored(() => deps.store.getMessage(group.groupId, key))) {
     return { changes: { putGroups: [next] }, outcome: { kind: 'duplicate', groupId: group.groupId } };
   }
   const message: MessageRecord = {
     groupId: group.groupId,
-    id: content.id,
+    id: key,
+    contentId: content.id,
     senderUri: decrypted.sender.identity,
     text: content.text,
     sentAt: content.sentAt,

@@ -2,7 +2,7 @@ import { AtmError } from '../errors';
 import { encryptApplicationMessage, type GroupState } from '../mls';
 import { encodeContent, TEXT_TYPE, type TextContent } from '../protocol/content';
 import { randomId, type DeliveryDeps } from './delivery-deps';
-import type { ChangeSet, GroupRecord, MessageRecord } from './delivery-state';
+import { messageKey, type ChangeSet, type GroupRecord, type MessageRecord } from './delivery-state';
 import { encodeState, groupState, loadGroup, ownLeaf, sealOwnEvent } from './group-events';
 
 /**
@@ -19,7 +19,7 @@ export async function sealContent(
   const encrypted = await encryptApplicationMessage(deps.mls, state, encodeContent(content));
   const sealed = await sealOwnEvent(deps, group.current, ownLeaf(state), encrypted.message, {
     groupId: group.groupId,
-    id: content.id,
+    id: messageKey(content.id, deps.device.uri),
   });
   const next: GroupRecord = {
     ...group,
@@ -50,7 +50,8 @@ export async function sendText(
   const sealed = await sealContent(deps, group, groupState(deps, group), content);
   const message: MessageRecord = {
     groupId,
-    id: content.id,
+    id: messageKey(content.id, deps.device.uri),
+    contentId: content.id,
     senderUri: deps.device.uri,
     text,
     sentAt: now,

@@ -26,7 +26,8 @@ export interface KeyRetention {
 
 export const DEFAULT_KEY_RETENTION: KeyRetention = {
   retainKeysForEpochs: 2,
-  retainKeysForGenerations: 10,
+  // As many as the tag window (§6.4) recognises ahead, so a late message in range still opens.
+  retainKeysForGenerations: 64,
   maximumForwardRatchetSteps: 200,
 };
 

@@ -1,9 +1,10 @@
-import { backgroundClient } from './background-client';
+import { useRpc } from './rpc-context';
 import { useLoadable } from './use-rpc';
 
 /** One line saying whether the background answers, shown by the popup and options pages. */
 export function BackgroundInfo() {
-  const [info] = useLoadable(() => backgroundClient().call('background.info', {}), []);
+  const rpc = useRpc();
+  const [info] = useLoadable(() => rpc.call('background.info', {}), [rpc]);
   return (
     <p class="muted" role="status" data-testid="background-info">
       {info.state === 'ready'

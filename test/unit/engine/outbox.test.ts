@@ -56,6 +56,7 @@ function setup(repo: OwnRepo & Partial<MemoryRepo> = new MemoryRepo(DID)) {
     const message: MessageRecord = {
       groupId: GROUP,
       id,
+      contentId: id,
       senderUri: `at://${DID}/org.atmessaging.device/3lbdevice2222`,
       text: `message ${seed}`,
       sentAt: createdAt,

@@ -55,6 +55,7 @@ function message(groupId: string, id: string, sentAt: number): MessageRecord {
   return {
     groupId,
     id,
+    contentId: id,
     senderUri: 'at://did:plc:alice/org.atmessaging.device/3lbaaaaaaaaaa',
     text: `hello ${id}`,
     sentAt,
