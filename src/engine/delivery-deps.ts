@@ -13,6 +13,8 @@ export interface DeliveryPolicy {
   pendingTtlMs: number;
   /** Our events are deleted from our repo this long after they were published. */
   retentionMs: number;
+  /** How far back (by record-key time) readers look for events published late (§7). */
+  lookbackMs: number;
 }
 
 export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = {
@@ -21,6 +23,7 @@ export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = {
   pendingMax: 1000,
   pendingTtlMs: 7 * 24 * 3600_000,
   retentionMs: 30 * 24 * 3600_000,
+  lookbackMs: 24 * 3600_000,
 };
 
 export interface DeliveryDeps {

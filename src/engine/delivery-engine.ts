@@ -7,6 +7,10 @@ import { flushOutbox, retryOutboxItem, type FlushReport, type RetryPolicy } from
 import { sendText } from './send';
 import { conversationGroup, conversationMessages, resolveConversationGroups, sendToConversation } from './convo-groups';
 import { deleteExpiredEvents } from './retention';
+import { replenishKeyPackages } from './key-package-pool';
+
+/** How often maintenance reconciles the key-package pool with the repo (a listing each time). */
+const REPLENISH_EVERY_MS = 30 * 60_000;
 import { createSerialQueue } from './serial';
 import type { AuthenticationService } from './authentication-service';
 
@@ -44,6 +48,7 @@ export function createDeliveryEngine(
   deps: DeliveryDeps & { as: AuthenticationService; retryPolicy?: RetryPolicy },
 ): DeliveryEngine {
   const queue = createSerialQueue();
+  let lastReplenish = Number.NEGATIVE_INFINITY;
   const apply = (changes: ChangeSet) => deps.store.apply(changes);
   return {
     createGroup: (dids, convoId) =>
@@ -71,7 +76,14 @@ export function createDeliveryEngine(
     maintain: () =>
       queue.run(async () => {
         for (const changes of await runDeferredCommits(deps)) await apply(changes);
+        for (const changes of await resolveConversationGroups(deps)) await apply(changes);
         await deleteExpiredEvents(deps);
+        // The key-package pool: top up, withdraw old ones, forget used keys after their grace.
+        if (deps.clock.now() - lastReplenish >= REPLENISH_EVERY_MS) {
+          lastReplenish = deps.clock.now();
+          const { repo, publicRepos, keyPackages, device, mls, newTid } = deps;
+          await replenishKeyPackages({ repo, publicRepos, keyPackages, device, mls, newTid });
+        }
       }),
     flush: () =>
       queue.run(() =>

@@ -115,6 +115,12 @@ export interface CursorRecord {
   did: string;
   rkey: string;
   updatedAt: number;
+  /**
+   * Record keys already processed within the look-back window before `rkey`: a record may be
+   * published with an older key than ones already read (its key is chosen when it is sealed,
+   * and a device can be offline in between), so readers look back and skip these.
+   */
+  recent?: string[];
 }
 
 /** An event no key of ours recognised yet (e.g. from an epoch we have not reached): retried. */

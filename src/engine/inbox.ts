@@ -1,6 +1,8 @@
 import { isAtmError } from '../errors';
 import { EVENT, EVENT_COLLECTION_NSID, parseRecord, type EventRecord } from '../protocol/records';
+import { isSealedLength } from '../protocol/padding';
 import type { DeliveryDeps } from './delivery-deps';
+import { tidBefore } from './tid';
 import type { ChangeSet, PendingEvent } from './delivery-state';
 import { processEvent, type EventOutcome, type IncomingEvent } from './receive';
 
@@ -47,11 +49,22 @@ function changedEpochs(outcome: EventOutcome): boolean {
  */
 export async function pollPeer(deps: DeliveryDeps, did: string, report: PollReport): Promise<boolean> {
   let epochsChanged = false;
-  let after = (await deps.store.getCursor(did))?.rkey;
+  const stored = await deps.store.getCursor(did);
+  // Look back: a record can be published after records with newer keys were read.
+  const lookbackMicros = deps.policy.lookbackMs * 1000;
+  let highest = stored?.rkey;
+  let recent = new Set(stored?.recent ?? []);
+  let after = stored ? (tidBefore(stored.rkey, lookbackMicros) ?? stored.rkey) : undefined;
   for (;;) {
     const page = await deps.publicRepos.listRecordsAfter(did, EVENT_COLLECTION_NSID, after, PAGE);
     for (const record of page.records) {
-      const cursor = { did, rkey: record.rkey, updatedAt: deps.clock.now() };
+      after = record.rkey;
+      if (recent.has(record.rkey)) continue; // processed already
+      highest = highest === undefined || record.rkey > highest ? record.rkey : highest;
+      recent.add(record.rkey);
+      const floor = tidBefore(highest, lookbackMicros) ?? highest;
+      recent = new Set([...recent].filter((rkey) => rkey >= floor));
+      const cursor = { did, rkey: highest, updatedAt: deps.clock.now(), recent: [...recent] };
       let changes: ChangeSet = {};
       let parsed: EventRecord | undefined;
       try {
@@ -65,33 +78,50 @@ export async function pollPeer(deps: DeliveryDeps, did: string, report: PollRepo
         const result = await processEvent(deps, event);
         report.outcomes.push(result.outcome);
         changes = result.changes;
-        if (result.outcome.kind === 'unrecognised') {
+        if (result.outcome.kind === 'unrecognised' && (await worthParking(deps, event))) {
           changes = { ...changes, putPending: [{ ...event, firstSeenAt: deps.clock.now() }] };
         }
         epochsChanged ||= changedEpochs(result.outcome);
       }
       await deps.store.apply({ ...changes, putCursors: [cursor] });
       report.processed++;
-      after = record.rkey;
     }
     if (!page.cursor || page.records.length === 0) break;
   }
   return epochsChanged;
 }
 
-/** Tries parked events again; drops those past their time or beyond the bound. */
+/** Parked events a single repo may hold: one noisy peer cannot crowd out the others. */
+const PENDING_PER_DID = 200;
+
+/**
+ * Only what could become readable is parked: a 16-byte tag and a sealed length (§6.2, §6.5),
+ * within the per-repo bound. Everything else is passed over now.
+ */
+async function worthParking(deps: DeliveryDeps, event: IncomingEvent): Promise<boolean> {
+  if (event.tag.length !== 16 || !isSealedLength(event.ciphertext.length)) return false;
+  const fromSameRepo = (await deps.store.listPending()).filter((p) => p.did === event.did).length;
+  return fromSameRepo < PENDING_PER_DID;
+}
+
+/**
+ * Tries parked events again. Only those still unreadable are dropped: past their time, or the
+ * oldest beyond the bound. (Trying first means a burst of noise cannot evict a good event that
+ * has just become readable.)
+ */
 export async function retryPending(deps: DeliveryDeps, report: PollReport): Promise<boolean> {
   let epochsChanged = false;
   const now = deps.clock.now();
   const pending = (await deps.store.listPending()).sort((a, b) => a.firstSeenAt - b.firstSeenAt);
   const overflow = pending.length - deps.policy.pendingMax;
   for (const [i, event] of pending.entries()) {
-    if (i < overflow || now - event.firstSeenAt > deps.policy.pendingTtlMs) {
-      await deps.store.apply({ deletePending: [event.uri] });
+    const result = await processEvent(deps, event);
+    if (result.outcome.kind === 'unrecognised') {
+      if (i < overflow || now - event.firstSeenAt > deps.policy.pendingTtlMs) {
+        await deps.store.apply({ deletePending: [event.uri] });
+      }
       continue;
     }
-    const result = await processEvent(deps, event);
-    if (result.outcome.kind === 'unrecognised') continue;
     report.outcomes.push(result.outcome);
     epochsChanged ||= changedEpochs(result.outcome);
     await deps.store.apply({ ...result.changes, deletePending: [event.uri] });
@@ -105,9 +135,11 @@ export async function retryPending(deps: DeliveryDeps, report: PollReport): Prom
  */
 export async function pollInbox(deps: DeliveryDeps, contacts: readonly string[] = []): Promise<PollReport> {
   const report: PollReport = { processed: 0, outcomes: [], unreachable: [] };
+  // Parked events get a try every round, not only after an epoch change seen in this worker's
+  // life: a restart between a commit and the retry must not strand them.
+  let epochsChanged = (await deps.store.listPending()).length > 0;
   const groups = await deps.store.listGroups();
   const dids = new Set<string>([deps.device.did, ...contacts, ...groups.flatMap((g) => g.memberDids)]);
-  let epochsChanged = false;
   for (const did of dids) {
     try {
       epochsChanged = (await pollPeer(deps, did, report)) || epochsChanged;

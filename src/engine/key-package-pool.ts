@@ -181,10 +181,11 @@ export async function consumeKeyPackage(
   const secret = await deps.keyPackages.get(ref);
   if (!secret) throw new AtmError('WelcomeNotForUs', 'no such key package on this device', { ref });
   if (secret.lastResort) return secret;
+  // Marked used first: if the record's deletion fails, the pool's sweep deletes the record of a
+  // withdrawn package, and forgets its keys after consumedGraceMs either way.
+  await deps.keyPackages.put({ ...secret, state: 'withdrawn', consumedAt: secret.consumedAt ?? deps.now });
   if (secret.state !== 'withdrawn') {
     await deps.repo.deleteRecord(KEY_PACKAGE_COLLECTION_NSID, secret.rkey);
   }
-  // Kept withdrawn for consumedGraceMs, then forgotten by the pool's sweep.
-  await deps.keyPackages.put({ ...secret, state: 'withdrawn', consumedAt: secret.consumedAt ?? deps.now });
   return secret;
 }

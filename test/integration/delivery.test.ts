@@ -94,6 +94,27 @@ describe('a direct conversation (alice and bob, two devices each)', () => {
   });
 });
 
+describe('an event published late (sealed while offline)', () => {
+  it('is still read after newer events of the same repo were read', async () => {
+    const groupId = (await peers.alice1.engine.groups())[0]!.groupId;
+    const members: Name[] = ['alice1', 'alice2', 'bob1', 'bob2'];
+    // alice2 seals first but publishes last: its record key is older than alice1's.
+    await peers.alice2.engine.sendText(groupId, 'sealed offline');
+    await peers.alice1.engine.sendText(groupId, 'published first');
+    await peers.alice1.engine.flush();
+    for (const n of ['bob1', 'bob2'] as const) await peers[n].engine.poll();
+    expect(await text(peers.bob1, groupId)).toContain('published first');
+    expect(await text(peers.bob1, groupId)).not.toContain('sealed offline');
+    await peers.alice2.engine.flush();
+    await settle(members);
+    for (const n of members) {
+      const texts = await text(peers[n], groupId);
+      expect(texts.filter((t) => t === 'sealed offline'), n).toHaveLength(1);
+      expect(texts.filter((t) => t === 'published first'), n).toHaveLength(1);
+    }
+  });
+});
+
 describe('raw records in the repos', () => {
   it('show no group id, no repeated tag, and only bucket sizes', async () => {
     const groups = await peers.alice1.engine.groups();
