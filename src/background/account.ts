@@ -88,6 +88,8 @@ export function createAccountService(deps: AccountDeps): AccountService {
     const reader = publicRepos({ identity });
     const keyPackages = idbKeyPackageStore(deps.db);
     const device = await ensureDevice({ repo, devices: idbDeviceStore(deps.db), suite: mls.suite, clock: deps.clock, newTid });
+    const chat = chatClient(chatAgent(config, resumed.agent));
+    const members = conversationMembers(chat, deps.clock);
     const engine = createDeliveryEngine({
       device,
       mls,
@@ -99,8 +101,12 @@ export function createAccountService(deps: AccountDeps): AccountService {
       newTid,
       policy: DEFAULT_DELIVERY_POLICY,
       as,
+      // §6.8: a group stands for a conversation only if all its members are in it.
+      belongsToConversation: async (convoId, dids) => {
+        const inConvo = await members(convoId);
+        return dids.every((did) => inConvo.has(did));
+      },
     });
-    const chat = chatClient(chatAgent(config, resumed.agent));
     const contacts = new Set<string>([session.did]);
     // The pool is topped up in the background: a slow PDS must not hold the sign-in up.
     void replenishKeyPackages({ repo, publicRepos: reader, keyPackages, device, mls, newTid }).catch(deps.onError);
@@ -203,6 +209,26 @@ export function createAccountService(deps: AccountDeps): AccountService {
       return account;
     },
     current,
+  };
+}
+
+/**
+ * A conversation's members from the chat service, cached for a few minutes. When the service
+ * cannot be asked, the last answer stands; with none, the set is empty (fail closed: no group
+ * is trusted to stand for a conversation we cannot check).
+ */
+function conversationMembers(chat: ChatClient, clock: Clock) {
+  const cache = new Map<string, { dids: Set<string>; at: number }>();
+  return async (convoId: string): Promise<Set<string>> => {
+    const hit = cache.get(convoId);
+    if (hit && clock.now() - hit.at < 5 * 60_000) return hit.dids;
+    try {
+      const dids = new Set((await chat.members(convoId)).map((m) => m.did));
+      cache.set(convoId, { dids, at: clock.now() });
+      return dids;
+    } catch {
+      return hit?.dids ?? new Set();
+    }
   };
 }
 

@@ -21,13 +21,30 @@ async function winnerOf(groups: GroupRecord[]): Promise<GroupRecord | undefined>
   return best?.group;
 }
 
-function byConversation(groups: GroupRecord[], convoId: string): GroupRecord[] {
-  return groups.filter((g) => g.convoId === convoId && g.active);
+/**
+ * The active groups that name a conversation and may stand for it: a group whose creator named
+ * the conversation but added someone who is not in it is never used for it.
+ */
+async function byConversation(
+  deps: Pick<DeliveryDeps, 'belongsToConversation'>,
+  groups: GroupRecord[],
+  convoId: string,
+): Promise<GroupRecord[]> {
+  const out: GroupRecord[] = [];
+  for (const g of groups) {
+    if (g.convoId !== convoId || !g.active) continue;
+    if (deps.belongsToConversation && !(await deps.belongsToConversation(convoId, g.memberDids))) continue;
+    out.push(g);
+  }
+  return out;
 }
 
 /** The group new messages of a conversation go to, if this device is in one. */
-export async function conversationGroup(deps: Pick<DeliveryDeps, 'store'>, convoId: string): Promise<GroupRecord | undefined> {
-  return winnerOf(byConversation(await deps.store.listGroups(), convoId));
+export async function conversationGroup(
+  deps: Pick<DeliveryDeps, 'store' | 'belongsToConversation'>,
+  convoId: string,
+): Promise<GroupRecord | undefined> {
+  return winnerOf(await byConversation(deps, await deps.store.listGroups(), convoId));
 }
 
 /**
@@ -40,7 +57,7 @@ export async function resolveConversationGroups(deps: DeliveryDeps): Promise<Cha
   const groups = await deps.store.listGroups();
   const out: ChangeSet[] = [];
   for (const convoId of new Set(groups.flatMap((g) => (g.convoId ? [g.convoId] : [])))) {
-    const candidates = byConversation(groups, convoId);
+    const candidates = await byConversation(deps, groups, convoId);
     const winner = await winnerOf(candidates);
     if (!winner) continue;
     const losers = candidates.filter((g) => g !== winner && g.supersededBy !== winner.groupId);
@@ -83,8 +100,15 @@ export async function sendToConversation(
  * A conversation's history across its groups: one entry per message id (re-sends and the same
  * message in two groups count once), oldest first.
  */
-export async function conversationMessages(deps: Pick<DeliveryDeps, 'store'>, convoId: string): Promise<MessageRecord[]> {
-  const groups = (await deps.store.listGroups()).filter((g) => g.convoId === convoId);
+export async function conversationMessages(
+  deps: Pick<DeliveryDeps, 'store' | 'belongsToConversation'>,
+  convoId: string,
+): Promise<MessageRecord[]> {
+  const named = (await deps.store.listGroups()).filter((g) => g.convoId === convoId);
+  const groups: GroupRecord[] = [];
+  for (const g of named) {
+    if (!deps.belongsToConversation || (await deps.belongsToConversation(convoId, g.memberDids))) groups.push(g);
+  }
   const byId = new Map<string, MessageRecord>();
   for (const group of groups) {
     for (const message of await deps.store.listMessages(group.groupId)) {

@@ -36,6 +36,11 @@ export interface DeliveryDeps {
   clock: Clock;
   newTid(): string;
   policy: DeliveryPolicy;
+  /**
+   * Whether a group may stand for the conversation it names (§6.8): the shell checks that
+   * every member is a member of the bsky conversation. Absent: every group is accepted.
+   */
+  belongsToConversation?(convoId: string, memberDids: readonly string[]): Promise<boolean>;
 }
 
 /** 16 random bytes, hex: message ids. */

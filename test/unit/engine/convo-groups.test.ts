@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { conversationGroup, conversationMessages } from '../../../src/engine/convo-groups';
+import type { GroupRecord, MessageRecord } from '../../../src/engine/delivery-state';
+import { MemoryDeliveryStore } from './memory-delivery-store';
+
+const ALICE = 'did:plc:aliceaaaaaaaaaaaaaaaaaaa';
+const BOB = 'did:plc:bobbbbbbbbbbbbbbbbbbbbbb';
+const MALLORY = 'did:plc:mallorymmmmmmmmmmmmmmmmm';
+
+function group(groupId: string, memberDids: string[]): GroupRecord {
+  return { groupId, convoId: 'c1', memberDids, active: true, retained: [], createdAt: 0, updatedAt: 0 } as unknown as GroupRecord;
+}
+
+function message(groupId: string, contentId: string, senderUri: string, text: string): MessageRecord {
+  return { groupId, id: `${contentId} ${senderUri}`, contentId, senderUri, text, sentAt: 1, receivedAt: 1, own: false, status: 'sent' };
+}
+
+describe('groups standing for a conversation (§6.8)', () => {
+  it('never uses a group that holds someone outside the conversation, even with a better rank', async () => {
+    const store = new MemoryDeliveryStore();
+    // Whichever ranks first, only the honest group may be chosen.
+    await store.apply({ putGroups: [group('aa'.repeat(32), [ALICE, BOB]), group('bb'.repeat(32), [ALICE, BOB, MALLORY])] });
+    const belongsToConversation = async (_c: string, dids: readonly string[]) => dids.every((d) => d === ALICE || d === BOB);
+    expect((await conversationGroup({ store, belongsToConversation }, 'c1'))?.groupId).toBe('aa'.repeat(32));
+    // Without the check both are candidates.
+    const unchecked = await conversationGroup({ store }, 'c1');
+    expect(['aa'.repeat(32), 'bb'.repeat(32)]).toContain(unchecked?.groupId);
+  });
+
+  it("shows one entry per author and id, and nothing from a group that does not belong", async () => {
+    const store = new MemoryDeliveryStore();
+    await store.apply({ putGroups: [group('aa'.repeat(32), [ALICE, BOB]), group('bb'.repeat(32), [ALICE, MALLORY])] });
+    const id = '0'.repeat(32);
+    await store.apply({
+      putMessages: [
+        message('aa'.repeat(32), id, `at://${BOB}/org.atmessaging.device/3lbbbbbbbbbbb`, 'from bob'),
+        // The same message re-sent by its author into another honest group: shown once.
+        // Mallory re-using bob's id: a different author, so not hidden behind bob's.
+        message('aa'.repeat(32), id, `at://${MALLORY}/org.atmessaging.device/3lbmmmmmmmmmm`, 'same id, other author'),
+        message('bb'.repeat(32), '1'.repeat(32), `at://${MALLORY}/org.atmessaging.device/3lbmmmmmmmmmm`, 'from a foreign group'),
+      ],
+    });
+    const belongsToConversation = async (_c: string, dids: readonly string[]) => !dids.includes(MALLORY);
+    const texts = (await conversationMessages({ store, belongsToConversation }, 'c1')).map((m) => m.text).sort();
+    expect(texts).toEqual(['from bob', 'same id, other author']);
+  });
+});
