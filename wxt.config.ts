@@ -1,5 +1,6 @@
 import { defineConfig } from 'wxt';
 import preact from '@preact/preset-vite';
+import { resolve } from 'node:path';
 
 // The manifest follows from the files in entrypoints/; only what cannot be derived lives here.
 // Permissions are the minimum of DESIGN.md's boundary 5: PDS, PLC and AppView calls rely on
@@ -11,6 +12,22 @@ export default defineConfig({
   outDir: '.output',
   vite: () => ({
     plugins: [preact()],
+    resolve: {
+      // ts-mls's optional peers for suites we do not use: see src/mls/absent-optional-peer.ts.
+      alias: Object.fromEntries(
+        [
+          '@hpke/chacha20poly1305',
+          '@hpke/dhkem-x448',
+          '@hpke/hybridkem-x-wing',
+          '@hpke/ml-kem',
+          '@noble/ciphers/chacha.js',
+          '@noble/curves/ed25519.js',
+          '@noble/curves/ed448.js',
+          '@noble/curves/nist.js',
+          '@noble/post-quantum/ml-dsa.js',
+        ].map((name) => [name, resolve(import.meta.dirname, 'src/mls/absent-optional-peer.ts')]),
+      ),
+    },
     build: {
       // Security reviewers read the shipped code: keep it legible and free of eval-ish helpers.
       minify: true,

@@ -27,6 +27,8 @@ export interface WatchReposOptions {
   /** Read on every frame: the caller may add and remove DIDs while the watch runs. */
   dids: ReadonlySet<string>;
   collection: string;
+  /** More collections whose changes also wake (e.g. device and key-package records). */
+  alsoCollections?: readonly string[];
   onChange(did: string): void;
   /**
    * The stream is live. Changes made before this moment are not announced: read once now to
@@ -77,7 +79,7 @@ function decodeFrame(bytes: Uint8Array): Frame | undefined {
 }
 
 /** The DID a frame says changed `collection`, if it is one we watch. */
-function changedDid(frame: Frame, dids: ReadonlySet<string>, prefix: string): string | undefined {
+function changedDid(frame: Frame, dids: ReadonlySet<string>, prefixes: readonly string[]): string | undefined {
   const { header, body } = frame;
   if (header.op !== 1) return undefined;
   if (header.t === '#commit') {
@@ -87,7 +89,7 @@ function changedDid(frame: Frame, dids: ReadonlySet<string>, prefix: string): st
     if (body.tooBig === true) return repo;
     const ops = Array.isArray(body.ops) ? (body.ops as unknown[]) : [];
     const touches = ops.some(
-      (op) => typeof (op as { path?: unknown })?.path === 'string' && (op as { path: string }).path.startsWith(prefix),
+      (op) => typeof (op as { path?: unknown })?.path === 'string' && prefixes.some((prefix) => (op as { path: string }).path.startsWith(prefix)),
     );
     return touches ? repo : undefined;
   }
@@ -112,7 +114,10 @@ export function watchRepos(options: WatchReposOptions): RepoWatch {
   const url = streamUrl(options.serviceUrl);
   const Impl = options.WebSocketImpl ?? (globalThis.WebSocket as WebSocketConstructor | undefined);
   if (!Impl) throw new AtmError('Internal', 'no WebSocket implementation available');
-  const prefix = `${options.collection}/`;
+  for (const extra of options.alsoCollections ?? []) {
+    if (!extra || extra.includes('/')) throw new AtmError('InvalidInput', 'not a collection NSID', { collection: extra });
+  }
+  const prefixes = [options.collection, ...(options.alsoCollections ?? [])].map((c) => `${c}/`);
   const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   let closed = false;
 
@@ -186,7 +191,7 @@ export function watchRepos(options: WatchReposOptions): RepoWatch {
       fail(new AtmError('Network', 'firehose answered with an error', { url, error }));
       return;
     }
-    const did = changedDid(frame, dids, prefix);
+    const did = changedDid(frame, dids, prefixes);
     if (did === undefined) return;
     try {
       onChange(did);

@@ -106,6 +106,8 @@ export function createAccountService(deps: AccountDeps): AccountService {
         const inConvo = await members(convoId);
         return dids.every((did) => inConvo.has(did));
       },
+      conversationDids: async (convoId) => [...(await members(convoId))],
+      onMaintenanceError: deps.onError,
     });
     const contacts = new Set<string>([session.did]);
     // The pool is topped up in the background: a slow PDS must not hold the sign-in up.
@@ -120,6 +122,8 @@ export function createAccountService(deps: AccountDeps): AccountService {
           serviceUrl: pdsUrl,
           dids,
           collection: 'org.atmessaging.event',
+          // A new device or key package of someone we share a group with: add it (maintenance).
+          alsoCollections: [DEVICE_COLLECTION_NSID, KEY_PACKAGE_COLLECTION_NSID],
           onChange,
           onError: onClosed,
           ...(deps.WebSocketImpl ? { WebSocketImpl: deps.WebSocketImpl } : {}),

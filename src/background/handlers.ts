@@ -54,9 +54,19 @@ export function createHandlers(deps: BackgroundDeps): RpcHandlers {
     return value;
   }
 
+  /**
+   * Encrypted when the user turned it on here, or, without a choice of theirs on this device,
+   * when this device is in the conversation's group (it joined from an invite).
+   */
+  async function isEncrypted(convoId: string, account?: ActiveAccount): Promise<boolean> {
+    const setting = await (await deps.convoSettings()).get(convoId);
+    if (setting) return setting.encrypted;
+    return account ? (await account.engine.conversationGroup(convoId)) !== undefined : false;
+  }
+
   async function status(convoId: string, account?: ActiveAccount): Promise<ConvoStatus> {
     const settings = await deps.convoSettings();
-    const base = await convoStatus(settings, convoId);
+    const base = { ...(await convoStatus(settings, convoId)), encrypted: await isEncrypted(convoId, account) };
     if (!account) return base;
     const readAt = (await settings.get(convoId))?.readAt ?? 0;
     const unread = (await account.engine.conversationMessages(convoId)).filter((m) => !m.own && m.receivedAt > readAt).length;
@@ -124,7 +134,7 @@ export function createHandlers(deps: BackgroundDeps): RpcHandlers {
     'convo.view': ({ convoId }) => view(convoId),
     'convo.send': async ({ convoId, text }) => {
       const account = await deps.account.require();
-      if (!(await convoStatus(await deps.convoSettings(), convoId)).encrypted) {
+      if (!(await isEncrypted(convoId, account))) {
         throw new AtmError('BadRequest', 'encryption is off for this conversation');
       }
       const message = await account.engine.sendToConversation(convoId, text);

@@ -40,7 +40,13 @@ export function startBackground(): void {
       if (convoId) changed.add(convoId);
       if (outcome.kind === 'message') received++;
     }
-    for (const convoId of changed) hub.broadcast('convo.changed', { convoId });
+    for (const convoId of changed) {
+      hub.broadcast('convo.changed', { convoId });
+      // A join can turn a conversation encrypted on this device: the lock toggle follows.
+      void Promise.resolve(handlers['convo.status']({ convoId }, { caller: 'extension-page' }))
+        .then((status) => hub.broadcast('convo.status', status))
+        .catch(logError);
+    }
     if (received > 0) {
       // No plaintext and no names in OS notifications: they are visible outside the browser.
       void browser.notifications

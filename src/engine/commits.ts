@@ -17,7 +17,7 @@ export async function commitRank(message: Uint8Array): Promise<string> {
 
 
 /** The group after our own commit on its current state: we become provisional winner (§6.7). */
-async function afterOwnCommit(
+export async function afterOwnCommit(
   deps: DeliveryDeps,
   group: GroupRecord,
   newState: GroupState,
@@ -57,7 +57,11 @@ export async function runDeferredCommits(deps: DeliveryDeps): Promise<ChangeSet[
   const now = deps.clock.now();
   for (const stored of await deps.store.listGroups()) {
     const group = settleFinality(stored, now, deps.policy.finalityMs);
-    if (group.deferred && !group.parent && group.active) {
+    if (group.deferred?.kind === 'add' && !group.parent) {
+      // Adds are not replayed: maintenance adds whichever devices are still missing.
+      const { deferred: _done, ...rest } = group;
+      out.push({ putGroups: [rest] });
+    } else if (group.deferred && !group.parent && group.active) {
       out.push(await commitSelfUpdate(deps, group.groupId));
     } else if (group !== stored) {
       out.push({ putGroups: [group] }); // the parent's secrets go now, not at the next event

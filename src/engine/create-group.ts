@@ -6,6 +6,7 @@ import type { ChangeSet, GroupRecord, OutboxItem } from './delivery-state';
 import { epochRecordFor } from './epochs';
 import { encodeState, eventOutboxItem } from './group-events';
 import { createGroupWithDevices, type NewGroup } from './groups';
+import type { DeviceKeyPackage } from './key-package-directory';
 import type { AuthenticationService } from './authentication-service';
 
 export function didsOf(state: GroupState): string[] {
@@ -50,15 +51,25 @@ export async function createGroupForDids(
 ): Promise<{ changes: ChangeSet; group: GroupRecord; created: NewGroup }> {
   const created = await createGroupWithDevices(deps, dids, convoId);
   const group = await newGroupRecord(deps, created.state, convoId);
-  const putOutbox: OutboxItem[] = [];
-  if (created.welcome && created.ratchetTree) {
-    for (const added of created.added) {
-      const identity = `at://${added.did}/org.atmessaging.device/${added.device}`;
-      // Cached from the key package check: the invite key is from the same proven record.
-      const device = await deps.as.verify(identity, added.keyPackage.leafNode.signaturePublicKey);
-      const invite = await sealInvite(device.record.inviteKey, created.welcome, created.ratchetTree);
-      putOutbox.push(eventOutboxItem(deps, invite.tag, invite.ciphertext));
-    }
-  }
+  const putOutbox =
+    created.welcome && created.ratchetTree ? await invitesFor(deps, created.added, created.welcome, created.ratchetTree) : [];
   return { changes: { putGroups: [group], putOutbox }, group, created };
+}
+
+/** One stealth invite per added device, sealed to the invite key of its proven device record. */
+export async function invitesFor(
+  deps: Pick<DeliveryDeps, 'clock' | 'newTid'> & { as: AuthenticationService },
+  added: readonly DeviceKeyPackage[],
+  welcome: Uint8Array,
+  ratchetTree: Uint8Array,
+): Promise<OutboxItem[]> {
+  const out: OutboxItem[] = [];
+  for (const device of added) {
+    const identity = `at://${device.did}/org.atmessaging.device/${device.device}`;
+    // Cached from the key package check: the invite key is from the same proven record.
+    const verified = await deps.as.verify(identity, device.keyPackage.leafNode.signaturePublicKey);
+    const invite = await sealInvite(verified.record.inviteKey, welcome, ratchetTree);
+    out.push(eventOutboxItem(deps, invite.tag, invite.ciphertext));
+  }
+  return out;
 }

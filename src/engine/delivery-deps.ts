@@ -41,6 +41,10 @@ export interface DeliveryDeps {
    * every member is a member of the bsky conversation. Absent: every group is accepted.
    */
   belongsToConversation?(convoId: string, memberDids: readonly string[]): Promise<boolean>;
+  /** The DIDs in a bsky conversation (the shell asks the chat service); their devices are added. */
+  conversationDids?(convoId: string): Promise<readonly string[]>;
+  /** Maintenance failures that were contained (reported, not thrown). */
+  onMaintenanceError?(error: unknown): void;
 }
 
 /** 16 random bytes, hex: message ids. */

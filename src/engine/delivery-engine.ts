@@ -8,9 +8,11 @@ import { sendText } from './send';
 import { conversationGroup, conversationMessages, resolveConversationGroups, sendToConversation } from './convo-groups';
 import { deleteExpiredEvents } from './retention';
 import { replenishKeyPackages } from './key-package-pool';
+import { addMissingDevices } from './add-devices';
 
 /** How often maintenance reconciles the key-package pool with the repo (a listing each time). */
 const REPLENISH_EVERY_MS = 30 * 60_000;
+const ADD_CHECK_MS = 20_000;
 import { createSerialQueue } from './serial';
 import type { AuthenticationService } from './authentication-service';
 
@@ -49,6 +51,7 @@ export function createDeliveryEngine(
 ): DeliveryEngine {
   const queue = createSerialQueue();
   let lastReplenish = Number.NEGATIVE_INFINITY;
+  const lastAddCheck = new Map<string, number>();
   const apply = (changes: ChangeSet) => deps.store.apply(changes);
   return {
     createGroup: (dids, convoId) =>
@@ -77,6 +80,19 @@ export function createDeliveryEngine(
       queue.run(async () => {
         for (const changes of await runDeferredCommits(deps)) await apply(changes);
         for (const changes of await resolveConversationGroups(deps)) await apply(changes);
+        // Devices that appeared since (new browsers, people who installed later), at most every
+        // ADD_CHECK_MS per group: each check lists and proves the members' key packages.
+        for (const group of await deps.store.listGroups()) {
+          if (deps.clock.now() - (lastAddCheck.get(group.groupId) ?? -Infinity) < ADD_CHECK_MS) continue;
+          lastAddCheck.set(group.groupId, deps.clock.now());
+          try {
+            const changes = await addMissingDevices(deps, group);
+            if (changes) await apply(changes);
+          } catch (error) {
+            // One group's trouble (an unreachable member PDS) must not stop the others' upkeep.
+            deps.onMaintenanceError?.(error);
+          }
+        }
         await deleteExpiredEvents(deps);
         // The key-package pool: top up, withdraw old ones, forget used keys after their grace.
         if (deps.clock.now() - lastReplenish >= REPLENISH_EVERY_MS) {

@@ -68,7 +68,7 @@ export interface GroupRecord {
 }
 
 /** Why we committed, so the commit can be redone on the winning branch if it loses (§6.7). */
-export type CommitIntent = { kind: 'update' };
+export type CommitIntent = { kind: 'update' } | { kind: 'add' };
 
 export function messageKey(contentId: string, senderUri: string): string {
   return `${contentId} ${senderUri}`;

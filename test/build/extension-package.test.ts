@@ -60,6 +60,15 @@ describe('built extension packages', () => {
   it.each([
     ['chrome', chromeDir],
     ['firefox', firefoxDir],
+  ])('%s background bundles no unresolved-import stub (it would throw at start-up)', (_name, dir) => {
+    for (const file of allFiles(dir).filter((f) => f.endsWith('.js'))) {
+      expect(readFileSync(file, 'utf8'), file).not.toContain('Could not resolve');
+    }
+  });
+
+  it.each([
+    ['chrome', chromeDir],
+    ['firefox', firefoxDir],
   ])('%s build loads no remote code', (_name, dir) => {
     for (const file of allFiles(dir).filter((f) => /\.(html|js)$/.test(f))) {
       const text = readFileSync(file, 'utf8');

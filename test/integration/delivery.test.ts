@@ -92,6 +92,22 @@ describe('a direct conversation (alice and bob, two devices each)', () => {
     expect(fromAlice.senderUri).toBe(peers.alice1.device.device.uri);
     expect((await peers.alice1.engine.messages(groupId))[0]!.status).toBe('sent');
   });
+
+  it("is added by a member's maintenance, joins from its invite, and reads what follows", async () => {
+    const agent = await resumeCreationSession(net.pdsUrl, accounts.bob);
+    const device = await startDevice('bob3', agent, accounts.bob.did, net.plcUrl);
+    const { engine } = await deliveryEngineFor(device, `delivery-bob3-${newTid()}`);
+    // No commit is pending in this group, so a member may commit the add now.
+    await peers.alice1.engine.maintain();
+    await settle(members);
+    await engine.poll([accounts.alice.did, accounts.bob.did]);
+    expect((await engine.groups()).map((g) => g.groupId)).toContain(groupId);
+    await peers.alice1.engine.sendText(groupId, 'for the new device too');
+    await peers.alice1.engine.flush();
+    await engine.poll();
+    expect((await engine.messages(groupId)).map((m) => m.text)).toEqual(['for the new device too']);
+    await settle(members); // the others read the add and the message too
+  });
 });
 
 describe('an event published late (sealed while offline)', () => {
@@ -244,3 +260,4 @@ describe('two members turn encryption on for one conversation at once', () => {
     }
   });
 });
+
