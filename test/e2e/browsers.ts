@@ -12,7 +12,8 @@ import puppeteer, { type Browser } from 'puppeteer-core';
  * Firefox ESR through puppeteer-core (WebDriver BiDi), each with the built extension loaded and
  * https://bsky.app mapped to the local replica. Neither browser can reach anything but
  * loopback: Chromium resolves bsky.app to 127.0.0.1 and has background networking off;
- * Firefox sends everything through the CONNECT proxy, which refuses all but bsky.app:443.
+ * Firefox sends everything but loopback through the CONNECT proxy, which refuses all but
+ * bsky.app:443.
  */
 
 function which(command: string): string {
@@ -117,7 +118,11 @@ export interface FirefoxSession {
   close(): Promise<void>;
 }
 
-/** Everything through the proxy (which only knows bsky.app:443), no DNS-over-HTTPS, no chatter. */
+/**
+ * Everything but loopback through the proxy (which only knows bsky.app:443), no DNS-over-HTTPS,
+ * no chatter. Loopback goes direct: the extension talks to the local PLC and PDS
+ * (http://localhost:<port>), which the CONNECT-only proxy would refuse.
+ */
 export function firefoxPrefs(proxyPort: number): Record<string, unknown> {
   return {
     'network.proxy.type': 1,
@@ -125,8 +130,8 @@ export function firefoxPrefs(proxyPort: number): Record<string, unknown> {
     'network.proxy.http_port': proxyPort,
     'network.proxy.ssl': '127.0.0.1',
     'network.proxy.ssl_port': proxyPort,
-    'network.proxy.no_proxies_on': '',
-    'network.proxy.allow_hijacking_localhost': true,
+    'network.proxy.no_proxies_on': 'localhost, 127.0.0.1, [::1]',
+    'network.proxy.allow_hijacking_localhost': false,
     'network.proxy.socks_remote_dns': true,
     'network.trr.mode': 5,
     'network.dns.disablePrefetch': true,

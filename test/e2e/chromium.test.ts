@@ -2,13 +2,18 @@ import { join } from 'node:path';
 import type { Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { launchChromium, type ChromiumSession } from './browsers';
+import { DEMO_CONVO_TITLES } from './demo-convos';
 import { manifestVersion, mountedOn, panelText, probePageAccess, snapshotMounts } from './page-probes';
+import { configureAndSignInChromium } from './product';
 
 const POLL = { timeout: 10_000, interval: 50 };
 
 describe('Chromium (MV3) on the bsky.app replica', () => {
   const convos = inject('convos');
   const [alice, bob, carol] = convos as [(typeof convos)[0], (typeof convos)[0], (typeof convos)[0]];
+  // Encryption needs an account and a conversation the chat service knows: the demo direct
+  // conversation (alice + bob), with the demo account alice signed in.
+  const direct = { id: inject('demo').directConvoId, title: DEMO_CONVO_TITLES.direct };
   const extensionDir = inject('chromeExtensionDir');
   const shot = (name: string) => join(inject('resultsDir'), `chromium-${name}.png`);
   let session: ChromiumSession;
@@ -71,24 +76,31 @@ describe('Chromium (MV3) on the bsky.app replica', () => {
   });
 
   it('turns encryption on through the panel and keeps it across a reload (background IndexedDB)', async () => {
-    const frame = await panelFrame(alice.id);
+    await configureAndSignInChromium(session.context, session.extensionOrigin, inject('network'), inject('demo').accounts.alice);
+    await page.goto(`https://bsky.app/messages/${direct.id}`);
+    await expect.poll(snapshot, POLL).toMatchObject(mountedOn(direct.id, direct.title, 'off'));
+    await host(direct.id).getByTestId('atm-toggle').click();
+    const frame = await panelFrame(direct.id);
+    await expect
+      .poll(() => frame.evaluate(panelText, 'panel-status'), POLL)
+      .toBe(`Conversation ${direct.id}: encryption off`);
     await frame.getByTestId('panel-encrypt-toggle').click();
     await expect
       .poll(() => frame.evaluate(panelText, 'panel-status'), POLL)
-      .toBe(`Conversation ${alice.id}: encryption on`);
+      .toBe(`Conversation ${direct.id}: encryption on`);
     // The background pushes the change to the content script: the toggle follows while the
     // panel is still open.
     await expect.poll(snapshot, POLL).toMatchObject({ hosts: [{ state: 'on', iframeHidden: false }] });
-    await host(alice.id).getByTestId('atm-toggle').click();
+    await host(direct.id).getByTestId('atm-toggle').click();
     await expect.poll(snapshot, POLL).toMatchObject({ hosts: [{ state: 'on', iframeHidden: true }] });
 
     await page.reload();
-    await expect.poll(snapshot, POLL).toMatchObject(mountedOn(alice.id, alice.title, 'on'));
-    await host(alice.id).getByTestId('atm-toggle').click();
-    const reloaded = await panelFrame(alice.id);
+    await expect.poll(snapshot, POLL).toMatchObject(mountedOn(direct.id, direct.title, 'on'));
+    await host(direct.id).getByTestId('atm-toggle').click();
+    const reloaded = await panelFrame(direct.id);
     await expect
       .poll(() => reloaded.evaluate(panelText, 'panel-status'), POLL)
-      .toBe(`Conversation ${alice.id}: encryption on`);
+      .toBe(`Conversation ${direct.id}: encryption on`);
     await page.screenshot({ path: shot('03-encrypted-after-reload') });
   });
 
@@ -110,9 +122,9 @@ describe('Chromium (MV3) on the bsky.app replica', () => {
     await expect.poll(snapshot, POLL).toMatchObject({ path: '/messages', hosts: [] });
     await page.goBack();
     await expect.poll(snapshot, POLL).toMatchObject(mountedOn(bob.id, bob.title, 'off'));
-    // Back to the first conversation: its (kept, hidden) screen is shown again and remounted.
+    // Back to the encrypted conversation: its (kept, hidden) screen is shown again and remounted.
     await page.goBack();
-    await expect.poll(snapshot, POLL).toMatchObject(mountedOn(alice.id, alice.title, 'on'));
+    await expect.poll(snapshot, POLL).toMatchObject(mountedOn(direct.id, direct.title, 'on'));
     await page.goForward();
     await expect.poll(snapshot, POLL).toMatchObject(mountedOn(bob.id, bob.title, 'off'));
 

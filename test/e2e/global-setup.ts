@@ -7,6 +7,10 @@ import { promisify } from 'node:util';
 import type { TestProject } from 'vitest/node';
 import { startConnectProxy } from '../net/connect-proxy';
 import { startReplica, type ReplicaConvo } from '../net/replica/index';
+import { startNetwork } from '../net/network';
+import { seedDemo } from '../net/demo';
+import { DEMO_CONVO_TITLES } from './demo-convos';
+import type { DemoInfo } from './provide';
 
 const run = promisify(execFile);
 
@@ -61,31 +65,62 @@ export default async function setup(project: TestProject) {
   const resultsDir = join(root, 'test-results/e2e');
   await mkdir(resultsDir, { recursive: true });
 
-  const [built, started] = await Promise.allSettled([
-    buildExtension(root),
-    startReplica({ convos: E2E_CONVOS }),
-  ]);
-  if (built.status === 'rejected' || started.status === 'rejected') {
-    if (built.status === 'fulfilled') await built.value.cleanup();
-    if (started.status === 'fulfilled') await started.value.close();
-    throw built.status === 'rejected' ? built.reason : (started as PromiseRejectedResult).reason;
-  }
-  const ext = built.value;
-  const replica = started.value;
-  const proxy = await startConnectProxy({
-    routes: { 'bsky.app:443': { host: '127.0.0.1', port: replica.port } },
-  }).catch(async (error: unknown) => {
-    await Promise.all([replica.close(), ext.cleanup()]);
+  // The real local network (PLC, PDS, chat stand-in) with the demo accounts and conversations:
+  // the product tests sign in and talk through it. Its sqlite files go to a temp dir of this run.
+  const previousTmp = process.env.TMPDIR;
+  const netTmp = await mkdtemp(join(tmpdir(), 'atm-e2e-net-'));
+  process.env.TMPDIR = netTmp;
+  const restoreTmp = async () => {
+    if (previousTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previousTmp;
+    await rm(netTmp, { recursive: true, force: true });
+  };
+  let network: Awaited<ReturnType<typeof startNetwork>> | undefined;
+  let ext: Awaited<ReturnType<typeof buildExtension>> | undefined;
+  let replica: Awaited<ReturnType<typeof startReplica>> | undefined;
+  let proxy: Awaited<ReturnType<typeof startConnectProxy>>;
+  let demo: Awaited<ReturnType<typeof seedDemo>>;
+  try {
+    network = await startNetwork();
+    demo = await seedDemo(network);
+    const demoConvos: ReplicaConvo[] = [
+      { id: demo.directConvoId, title: DEMO_CONVO_TITLES.direct },
+      { id: demo.groupConvoId, title: DEMO_CONVO_TITLES.group },
+    ];
+    const [built, started] = await Promise.allSettled([
+      buildExtension(root),
+      startReplica({ convos: [...E2E_CONVOS, ...demoConvos] }),
+    ]);
+    if (built.status === 'fulfilled') ext = built.value;
+    if (started.status === 'fulfilled') replica = started.value;
+    if (built.status === 'rejected') throw built.reason;
+    if (started.status === 'rejected') throw started.reason;
+    proxy = await startConnectProxy({
+      routes: { 'bsky.app:443': { host: '127.0.0.1', port: replica!.port } },
+    });
+  } catch (error) {
+    // Nothing of a failed start outlives it: no ports, no temp dirs.
+    await Promise.allSettled([replica?.close(), ext?.cleanup(), network?.close()]);
+    await restoreTmp();
     throw error;
-  });
+  }
+  const started = { network: network!, ext: ext!, replica: replica! };
 
-  project.provide('replicaPort', replica.port);
+  project.provide('replicaPort', started.replica.port);
   project.provide('proxyPort', proxy.port);
-  project.provide('chromeExtensionDir', ext.chrome);
-  project.provide('firefoxExtensionDir', ext.firefox);
+  project.provide('chromeExtensionDir', started.ext.chrome);
+  project.provide('firefoxExtensionDir', started.ext.firefox);
   project.provide('convos', E2E_CONVOS);
   project.provide('resultsDir', resultsDir);
   project.provide('headless', process.env.ATM_E2E_HEADED !== '1');
+  project.provide('network', started.network.info());
+  project.provide('demo', {
+    directConvoId: demo.directConvoId,
+    groupConvoId: demo.groupConvoId,
+    accounts: Object.fromEntries(
+      (['alice', 'bob', 'carol'] as const).map((n) => [n, { did: demo[n].did, handle: demo[n].handle, appPassword: demo[n].appPassword }]),
+    ) as DemoInfo['accounts'],
+  });
 
   return async function teardown() {
     if (proxy.refused.length > 0) {
@@ -93,7 +128,9 @@ export default async function setup(project: TestProject) {
       const unique = [...new Set(proxy.refused)];
       console.log(`[e2e] CONNECT proxy refused ${proxy.refused.length} request(s): ${unique.join(', ')}`);
     }
-    await Promise.all([proxy.close(), replica.close()]);
-    await ext.cleanup();
+    await Promise.all([proxy.close(), started.replica.close()]);
+    await started.ext.cleanup();
+    await started.network.close();
+    await restoreTmp();
   };
 }

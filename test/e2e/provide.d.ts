@@ -1,5 +1,13 @@
 import 'vitest';
 import type { ReplicaConvo } from '../net/replica/index';
+import type { NetworkInfo } from '../net/network';
+
+/** The demo world of test/net/demo.ts, as plain data. */
+export interface DemoInfo {
+  directConvoId: string;
+  groupConvoId: string;
+  accounts: Record<'alice' | 'bob' | 'carol', { did: string; handle: string; appPassword: string }>;
+}
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -17,5 +25,8 @@ declare module 'vitest' {
     resultsDir: string;
     /** False when ATM_E2E_HEADED=1. */
     headless: boolean;
+    /** The local PLC, PDS and chat stand-in. */
+    network: NetworkInfo;
+    demo: DemoInfo;
   }
 }

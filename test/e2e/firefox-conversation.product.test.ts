@@ -1,0 +1,185 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Frame as ChromiumFrame, Page as ChromiumPage } from 'playwright-core';
+import type { Frame, Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { launchChromium, launchFirefox, type ChromiumSession, type FirefoxSession } from './browsers';
+import { DEMO_CONVO_TITLES } from './demo-convos';
+import { manifestVersion, mountedOn, panelText, probePageAccess, snapshotMounts } from './page-probes';
+import {
+  configureAndSignInChromium,
+  configureNetworkFirefox,
+  encryptedAndJoined,
+  foundTexts,
+  networkSettings,
+  openExtensionTabFirefox,
+  openPanelChromium,
+  pageTextAndMarkup,
+  panelSnapshot,
+  panelSummary,
+  sendChromium,
+  sendFirefox,
+  signInFirefox,
+  waitForKeyPackages,
+} from './product';
+
+const POLL = { timeout: 10_000, interval: 50 };
+/** The background reads peers' repos when the PDS firehose wakes it, and every minute anyway. */
+const DELIVERY = { timeout: 60_000, interval: 250 };
+
+// Issue 5, in progress (not part of `npm test`; run with `npm run test:product`): the Firefox
+// side signs in, encrypts and sends; the Chromium composer step currently times out (see the
+// session notes).
+describe('Firefox ESR and Chromium exchange encrypted messages (product, in progress)', () => {
+  const convos = inject('convos');
+  const [alice, bob, carol] = convos as [(typeof convos)[0], (typeof convos)[0], (typeof convos)[0]];
+  const extensionDir = inject('firefoxExtensionDir');
+  const shot = (name: string) => join(inject('resultsDir'), `firefox-${name}.png`) as `${string}.png`;
+  const network = inject('network');
+  const demo = inject('demo');
+  // Encryption needs an account and a conversation the chat service knows: the demo direct
+  // conversation, with alice signed in here and bob in a Chromium profile of his own (whose
+  // device exists before alice turns encryption on).
+  const direct = { id: demo.directConvoId, title: DEMO_CONVO_TITLES.direct };
+  let session: FirefoxSession;
+  let page: Page;
+  let bobDir: string | undefined;
+  let bobSession: ChromiumSession | undefined;
+  let bobPage: ChromiumPage;
+  const done = { signedIn: false, encrypted: false };
+  const needs = (step: keyof typeof done) => expect(done[step], `needs the earlier step "${step}"`).toBe(true);
+
+  const snapshot = () => page.evaluate(snapshotMounts);
+  const inHost = (convoId: string, selector: string) => `[data-atmessaging-convo="${convoId}"] >>> ${selector}`;
+
+  /**
+   * The panel frame of the mounted host, found through the iframe element itself. (Over BiDi,
+   * puppeteer's Frame.url() stays `about:blank` for the moz-extension frame, so the frame's
+   * location is read from inside it instead.)
+   */
+  async function panelFrame(convoId: string): Promise<Frame> {
+    const handle = await page.waitForSelector(inHost(convoId, 'iframe'), { timeout: POLL.timeout });
+    const frame = await handle?.contentFrame();
+    if (!frame) throw new Error('panel iframe has no frame');
+    return frame;
+  }
+
+  beforeAll(async () => {
+    bobDir = await mkdtemp(join(tmpdir(), 'atm-e2e-bob-'));
+    const [firefox, chromium] = await Promise.allSettled([
+      launchFirefox({
+        extensionDir,
+        proxyPort: inject('proxyPort'),
+        headless: inject('headless'),
+      }),
+      launchChromium({
+        extensionDir: inject('chromeExtensionDir'),
+        replicaPort: inject('replicaPort'),
+        headless: inject('headless'),
+        userDataDir: bobDir,
+      }),
+    ]);
+    if (firefox.status === 'fulfilled') session = firefox.value;
+    if (chromium.status === 'fulfilled') bobSession = chromium.value;
+    if (firefox.status === 'rejected') throw firefox.reason;
+    if (chromium.status === 'rejected') throw chromium.reason;
+    page = (await session.browser.pages())[0] ?? (await session.browser.newPage());
+    bobPage = bobSession!.context.pages()[0] ?? (await bobSession!.context.newPage());
+  });
+
+  afterAll(async () => {
+    await Promise.all([session?.close(), bobSession?.close()]);
+    if (bobDir) await rm(bobDir, { recursive: true, force: true });
+  });
+
+
+  it('configures the network (options page) and signs in (popup), both as moz-extension tabs', async () => {
+    // The open panel (an extension page) opens the tabs: BiDi cannot navigate to moz-extension.
+    const opener = await panelFrame(alice.id);
+    await configureNetworkFirefox(session.browser, opener, session.extensionOrigin, network);
+    // The options page shows what the background stored.
+    const options = await openExtensionTabFirefox(session.browser, opener, `${session.extensionOrigin}/options.html`);
+    const stored = await options.waitForSelector('[data-testid="settings-chat"]', { timeout: POLL.timeout });
+    expect(await stored!.evaluate((el) => (el as HTMLInputElement).value)).toBe(networkSettings(network).chatProxy);
+    await options.close();
+    // bob signs in on Chromium meanwhile: his device must exist when alice turns encryption on.
+    await Promise.all([
+      signInFirefox(session.browser, opener, session.extensionOrigin, demo.accounts.alice),
+      configureAndSignInChromium(bobSession!.context, bobSession!.extensionOrigin, network, demo.accounts.bob),
+    ]);
+    // bob's key packages are published in the background after sign-in; alice needs one.
+    await waitForKeyPackages(network.pdsUrl, demo.accounts.bob.did);
+    done.signedIn = true;
+  });
+
+  it('turns encryption on through the panel and keeps it across a reload (background IndexedDB)', async () => {
+    needs('signedIn');
+    await page.goto(`https://bsky.app/messages/${direct.id}`);
+    await expect.poll(snapshot, POLL).toMatchObject(mountedOn(direct.id, direct.title, 'off'));
+    await page.click(inHost(direct.id, '[data-testid="atm-toggle"]'));
+    const frame = await panelFrame(direct.id);
+    await expect
+      .poll(() => frame.evaluate(panelText, 'panel-status'), POLL)
+      .toBe(`Conversation ${direct.id}: encryption off`);
+    await frame.click('[data-testid="panel-encrypt-toggle"]');
+    await expect
+      .poll(() => frame.evaluate(panelText, 'panel-status'), POLL)
+      .toBe(`Conversation ${direct.id}: encryption on`);
+    // The background pushes the change to the content script: the toggle follows while the
+    // panel is still open.
+    await expect.poll(snapshot, POLL).toMatchObject({ hosts: [{ state: 'on', iframeHidden: false }] });
+    await page.click(inHost(direct.id, '[data-testid="atm-toggle"]'));
+    await expect.poll(snapshot, POLL).toMatchObject({ hosts: [{ state: 'on', iframeHidden: true }] });
+
+    await page.reload();
+    await expect.poll(snapshot, POLL).toMatchObject(mountedOn(direct.id, direct.title, 'on'));
+    await page.click(inHost(direct.id, '[data-testid="atm-toggle"]'));
+    const reloaded = await panelFrame(direct.id);
+    await expect
+      .poll(() => reloaded.evaluate(panelText, 'panel-status'), POLL)
+      .toBe(`Conversation ${direct.id}: encryption on`);
+    done.encrypted = true;
+    await page.screenshot({ path: shot('03-encrypted-after-reload') });
+  });
+
+
+  it('alice (Firefox) and bob (Chromium, his own profile) exchange one message each way', async () => {
+    needs('encrypted');
+    const run = randomUUID().slice(0, 8);
+    const fromAlice = `Firefox to Chromium, sealed ${run}`;
+    const fromBob = `Chromium to Firefox, sealed too ${run}`;
+    const { alice: aliceAccount, bob: bobAccount } = demo.accounts;
+
+    const bobPanel: ChromiumFrame = await openPanelChromium(bobPage, direct.id);
+    const bobView = async () => panelSummary(await bobPanel.evaluate(panelSnapshot), bobAccount.did);
+    // Joined without touching the toggle: alice's group had bob's device from the start.
+    await expect.poll(bobView, DELIVERY).toMatchObject(encryptedAndJoined(direct.id));
+
+    await page.goto(`https://bsky.app/messages/${direct.id}`);
+    await expect.poll(snapshot, POLL).toMatchObject(mountedOn(direct.id, direct.title, 'on'));
+    await page.click(inHost(direct.id, '[data-testid="atm-toggle"]'));
+    const alicePanel = await panelFrame(direct.id);
+    const aliceView = async () => panelSummary(await alicePanel.evaluate(panelSnapshot), aliceAccount.did);
+    await expect.poll(aliceView, POLL).toMatchObject(encryptedAndJoined(direct.id));
+
+    await sendFirefox(alicePanel, fromAlice);
+    await expect.poll(aliceView, POLL).toMatchObject({ sendError: null, messages: [{ own: 'true', text: fromAlice }] });
+    await expect.poll(bobView, DELIVERY).toMatchObject({ messages: [{ own: 'false', text: fromAlice }] });
+
+    await sendChromium(bobPanel, fromBob);
+    await expect
+      .poll(bobView, POLL)
+      .toMatchObject({ sendError: null, messages: [{ own: 'false', text: fromAlice }, { own: 'true', text: fromBob }] });
+    await expect
+      .poll(aliceView, DELIVERY)
+      .toMatchObject({ messages: [{ own: 'true', text: fromAlice }, { own: 'false', text: fromBob }] });
+    await page.screenshot({ path: shot('conversation-alice') });
+    await bobPage.screenshot({ path: join(inject('resultsDir'), 'firefox-conversation-bob-chromium.png') });
+
+    // Neither bsky.app page ever held the texts (the panels are extension frames).
+    expect(foundTexts(await page.evaluate(pageTextAndMarkup), [fromAlice, fromBob])).toEqual([]);
+    expect(foundTexts(await bobPage.evaluate(pageTextAndMarkup), [fromAlice, fromBob])).toEqual([]);
+  }, 180_000);
+});
