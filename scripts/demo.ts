@@ -3,7 +3,7 @@
 // Debian's Chromium with the built extension, opened on alice's conversation with bob.
 // Headless when there is no display; then it prints where the screenshots are.
 // `--once` takes the screenshots and exits (used by the e2e test of this script).
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startNetwork } from '../test/net/network';
@@ -20,8 +20,10 @@ function say(line: string) {
   process.stdout.write(`[atmessaging] ${line}\n`);
 }
 
-// The PDS writes its sqlite files under os.tmpdir(): give this run a directory of its own.
-process.env.TMPDIR = await mkdtemp(join(tmpdir(), 'atm-start-'));
+// The PDS writes its sqlite files under os.tmpdir(): give this run a directory of its own,
+// removed on the way out.
+const runTmp = await mkdtemp(join(tmpdir(), 'atm-start-'));
+process.env.TMPDIR = runTmp;
 
 const net = await startNetwork();
 say(`PLC ${net.plcUrl}  PDS ${net.pdsUrl}  chat stand-in ${net.chat.url} (${net.chat.did})`);
@@ -40,7 +42,7 @@ say(`bsky.app replica on ${replica.url} (the browser reaches it as https://bsky.
 const browser = await launchChromium({
   extensionDir: join(root, '.output/chrome-mv3'),
   replicaPort: replica.port,
-  userDataDir: join(process.env.TMPDIR, 'alice-profile'),
+  userDataDir: join(runTmp, 'alice-profile'),
   headless,
 });
 const page = browser.context.pages()[0] ?? (await browser.context.newPage());
@@ -62,6 +64,7 @@ async function shutdown(code: number) {
   await browser.close().catch(() => {});
   await replica.close().catch(() => {});
   await net.close().catch(() => {});
+  await rm(runTmp, { recursive: true, force: true }).catch(() => {});
   process.exit(code);
 }
 
