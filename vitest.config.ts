@@ -42,19 +42,6 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
-          // Issue 5's conversation flows, still in progress: `npm run test:product`.
-          exclude: ['test/e2e/**/*.product.test.ts'],
-          globalSetup: ['test/e2e/global-setup.ts'],
-          environment: 'node',
-          testTimeout: 120_000,
-          hookTimeout: 180_000,
-          fileParallelism: false,
-        },
-      },
-      {
-        test: {
-          name: 'product',
-          include: ['test/e2e/**/*.product.test.ts'],
           globalSetup: ['test/e2e/global-setup.ts'],
           environment: 'node',
           testTimeout: 120_000,

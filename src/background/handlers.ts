@@ -60,7 +60,7 @@ export function createHandlers(deps: BackgroundDeps): RpcHandlers {
    */
   async function isEncrypted(convoId: string, account?: ActiveAccount): Promise<boolean> {
     const setting = await (await deps.convoSettings()).get(convoId);
-    if (setting) return setting.encrypted;
+    if (setting?.encrypted !== undefined) return setting.encrypted;
     return account ? (await account.engine.conversationGroup(convoId)) !== undefined : false;
   }
 

@@ -25,5 +25,6 @@ export async function setConvoEncrypted(
 /** The panel showed the conversation: everything received so far counts as read. */
 export async function markConvoRead(store: ConvoSettingsStore, clock: Clock, convoId: string): Promise<void> {
   const previous = await store.get(convoId);
-  await store.put({ convoId, encrypted: previous?.encrypted ?? false, updatedAt: previous?.updatedAt ?? clock.now(), readAt: clock.now() });
+  // Reading decides nothing about encryption: an absent choice stays absent.
+  await store.put({ ...previous, convoId, updatedAt: previous?.updatedAt ?? clock.now(), readAt: clock.now() });
 }

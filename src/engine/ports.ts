@@ -8,7 +8,8 @@ export interface Clock {
 
 export interface ConvoSetting {
   convoId: string;
-  encrypted: boolean;
+  /** The user's choice on this device; undefined when they made none (e.g. only read it). */
+  encrypted?: boolean;
   updatedAt: number;
   /** When the user last saw the conversation in the panel (unread = received after). */
   readAt?: number;

@@ -8,7 +8,7 @@ import type { CursorRecord, GroupRecord, MessageRecord, OutboxItem, PendingEvent
  */
 export interface ConvoSettingRecord {
   convoId: string;
-  encrypted: boolean;
+  encrypted?: boolean;
   updatedAt: number;
   readAt?: number;
 }

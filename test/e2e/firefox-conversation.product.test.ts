@@ -29,10 +29,7 @@ const POLL = { timeout: 10_000, interval: 50 };
 /** The background reads peers' repos when the PDS firehose wakes it, and every minute anyway. */
 const DELIVERY = { timeout: 60_000, interval: 250 };
 
-// Issue 5, in progress (not part of `npm test`; run with `npm run test:product`): the Firefox
-// side signs in, encrypts and sends; the Chromium composer step currently times out (see the
-// session notes).
-describe('Firefox ESR and Chromium exchange encrypted messages (product, in progress)', () => {
+describe('Firefox ESR and Chromium exchange encrypted messages', () => {
   const convos = inject('convos');
   const [alice, bob, carol] = convos as [(typeof convos)[0], (typeof convos)[0], (typeof convos)[0]];
   const extensionDir = inject('firefoxExtensionDir');
@@ -97,6 +94,9 @@ describe('Firefox ESR and Chromium exchange encrypted messages (product, in prog
 
   it('configures the network (options page) and signs in (popup), both as moz-extension tabs', async () => {
     // The open panel (an extension page) opens the tabs: BiDi cannot navigate to moz-extension.
+    await page.goto(`https://bsky.app/messages/${alice.id}`);
+    await expect.poll(snapshot, POLL).toMatchObject(mountedOn(alice.id, alice.title, 'off'));
+    await page.click(inHost(alice.id, '[data-testid="atm-toggle"]'));
     const opener = await panelFrame(alice.id);
     await configureNetworkFirefox(session.browser, opener, session.extensionOrigin, network);
     // The options page shows what the background stored.

@@ -32,3 +32,19 @@ describe('conversation settings in IndexedDB', () => {
     db.close();
   });
 });
+
+describe('reading a conversation', () => {
+  it('records when it was read and decides nothing about encryption', async () => {
+    const { markConvoRead } = await import('../../../src/engine/conversations');
+    const db = await openAtmDb(freshDbName());
+    const store = idbConvoSettings(db);
+    await markConvoRead(store, { now: () => 50 }, 'joined');
+    // A device that joined from an invite made no choice: reading must not turn it "off".
+    expect((await store.get('joined'))?.encrypted).toBeUndefined();
+    expect((await store.get('joined'))?.readAt).toBe(50);
+    await setConvoEncrypted(store, { now: () => 60 }, 'chosen', true);
+    await markConvoRead(store, { now: () => 70 }, 'chosen');
+    expect(await store.get('chosen')).toMatchObject({ encrypted: true, readAt: 70 });
+    db.close();
+  });
+});
