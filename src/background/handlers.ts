@@ -4,6 +4,7 @@ import { messageKey, type MessageRecord } from '../engine/delivery-state';
 import type { Clock, ConvoSettingsStore } from '../engine/ports';
 import { decodeGroupState, members as groupMembers } from '../mls';
 import { DEVICE_COLLECTION_NSID } from '../protocol/records';
+import { didOfIdentity } from '../protocol/device-uri';
 import type { ConvoStatus, ConvoView, MemberView, MessageView } from '../rpc/methods';
 import type { RpcHandlers } from '../rpc/server';
 import type { AccountService, ActiveAccount } from './account';
@@ -25,16 +26,12 @@ export const INVITE_TEXT =
   'To read and write here, install the atmessaging extension for Chrome or Firefox, sign in with ' +
   'an app password that allows direct messages, and open this conversation on bsky.app.';
 
-function didOf(uri: string): string {
-  return /^at:\/\/([^/]+)\//.exec(uri)?.[1] ?? '';
-}
-
 function messageView(m: MessageRecord): MessageView {
   return {
     id: m.contentId,
     text: m.text,
     sentAt: m.sentAt,
-    senderDid: didOf(m.senderUri),
+    senderDid: didOfIdentity(m.senderUri),
     senderDevice: m.senderUri,
     own: m.own,
     status: m.status,
@@ -81,7 +78,7 @@ export function createHandlers(deps: BackgroundDeps): RpcHandlers {
     const devices = new Map<string, string[]>();
     if (group) {
       for (const m of groupMembers(decodeGroupState(account.engine.mlsContext(), group.state))) {
-        const did = didOf(m.identity);
+        const did = didOfIdentity(m.identity);
         devices.set(did, [...(devices.get(did) ?? []), m.identity]);
       }
     }

@@ -2,6 +2,7 @@ import { toHex } from '../bytes';
 import { AtmError } from '../errors';
 import { decodeGroupState, processCommit, selfUpdate, type GroupState } from '../mls';
 import { didsOf } from './create-group';
+import { didOfIdentity } from '../protocol/device-uri';
 import { consumeTag, type TagMatch } from '../protocol/tags';
 import { TEXT_TYPE } from '../protocol/content';
 import type { DeliveryDeps } from './delivery-deps';
@@ -98,7 +99,7 @@ export async function receiveCommit(
     if (committer.leafIndex !== match.leaf) {
       throw new AtmError('MlsRejected', 'commit sender differs from its tag', { leaf: match.leaf });
     }
-    if (!committer.identity.startsWith(`at://${repoDid}/`)) {
+    if (didOfIdentity(committer.identity) !== repoDid) {
       throw new AtmError('MlsRejected', "commit found outside its author's repo", { repo: repoDid });
     }
   };

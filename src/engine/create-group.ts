@@ -1,6 +1,7 @@
 import { toHex } from '../bytes';
 import { groupConversation, groupId as mlsGroupId, members, type GroupState } from '../mls';
 import { sealInvite } from '../protocol/invite';
+import { didOfIdentity } from '../protocol/device-uri';
 import type { DeliveryDeps } from './delivery-deps';
 import type { ChangeSet, GroupRecord, OutboxItem } from './delivery-state';
 import { epochRecordFor } from './epochs';
@@ -12,8 +13,8 @@ import type { AuthenticationService } from './authentication-service';
 export function didsOf(state: GroupState): string[] {
   const dids = new Set<string>();
   for (const m of members(state)) {
-    const match = /^at:\/\/([^/]+)\//.exec(m.identity);
-    if (match) dids.add(match[1]!);
+    const did = didOfIdentity(m.identity);
+    if (did) dids.add(did);
   }
   return [...dids].sort();
 }

@@ -1,3 +1,4 @@
+import { toHex } from '../bytes';
 import type { MlsContext } from '../mls';
 import type { DeliveryStore } from './delivery-state';
 import type { Clock, KeyPackageStore, LocalDevice, OwnRepo, PublicRepos } from './ports';
@@ -49,5 +50,5 @@ export interface DeliveryDeps {
 
 /** 16 random bytes, hex: message ids. */
 export function randomId(): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+  return toHex(crypto.getRandomValues(new Uint8Array(16)));
 }

@@ -2,6 +2,7 @@ import { fromHex } from '../bytes';
 import { AtmError, isAtmError, type AtmErrorCode } from '../errors';
 import { decryptApplicationMessage, ownLeafIndex } from '../mls';
 import { decodeContent } from '../protocol/content';
+import { didOfIdentity } from '../protocol/device-uri';
 import { openEventMessage } from '../protocol/envelope';
 import { tryOpenInvite } from '../protocol/invite';
 import { consumeTag, matchTag, type TagMatch } from '../protocol/tags';
@@ -12,10 +13,6 @@ import { messageKey, type ChangeSet, type EpochRecord, type GroupRecord, type Me
 import { withEpochRecord } from './epochs';
 import { encodeState, groupState, settleFinality } from './group-events';
 import { joinFromWelcome } from './groups';
-
-function didOf(identity: string): string {
-  return /^at:\/\/([^/]+)\//.exec(identity)?.[1] ?? '';
-}
 
 /** One event as read from a repo: the record's tag and its (downloaded) sealed bytes. */
 export interface IncomingEvent {
@@ -124,7 +121,7 @@ async function processMatched(
   }
   // An event counts only from its author's own repo: a copy elsewhere (read first) could
   // otherwise spend the author's counters and push their real events out of the window.
-  if (didOf(decrypted.sender.identity) !== event.did) {
+  if (didOfIdentity(decrypted.sender.identity) !== event.did) {
     throw new AtmError('MlsRejected', 'event found outside its author\'s repo', { repo: event.did });
   }
   const content = decodeContent(decrypted.plaintext);

@@ -25,6 +25,15 @@ export function deviceUri({ did, rkey }: DeviceRef): string {
   return `at://${did}/${DEVICE_COLLECTION}/${rkey}`;
 }
 
+/** The DID a device credential names; '' for anything that is not a device record URI. */
+export function didOfIdentity(identity: string): string {
+  try {
+    return parseDeviceUri(identity).did;
+  } catch {
+    return '';
+  }
+}
+
 /** Parses a credential identity; anything but the exact canonical form is refused. */
 export function parseDeviceUri(identity: string | Uint8Array): DeviceRef {
   let text: string;
