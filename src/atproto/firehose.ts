@@ -29,7 +29,11 @@ export interface WatchReposOptions {
   collection: string;
   /** More collections whose changes also wake (e.g. device and key-package records). */
   alsoCollections?: readonly string[];
-  onChange(did: string): void;
+  /**
+   * `collections`: which of the watched collections the frame touched; undefined when the frame
+   * cannot say (a tooBig commit, a #sync), so anything may have changed.
+   */
+  onChange(did: string, collections?: readonly string[]): void;
   /**
    * The stream is live. Changes made before this moment are not announced: read once now to
    * catch up (and after every reconnect).
@@ -78,25 +82,33 @@ function decodeFrame(bytes: Uint8Array): Frame | undefined {
   return { header: header.value, body: body.value };
 }
 
-/** The DID a frame says changed `collection`, if it is one we watch. */
-function changedDid(frame: Frame, dids: ReadonlySet<string>, prefixes: readonly string[]): string | undefined {
+/** The DID a frame says changed a watched collection, and which ones, if it is one we watch. */
+function changedRepo(
+  frame: Frame,
+  dids: ReadonlySet<string>,
+  prefixes: readonly string[],
+): { did: string; collections?: string[] } | undefined {
   const { header, body } = frame;
   if (header.op !== 1) return undefined;
   if (header.t === '#commit') {
     const repo = body.repo;
     if (typeof repo !== 'string' || !dids.has(repo)) return undefined;
     // A (deprecated) tooBig commit lists no ops: anything may have changed.
-    if (body.tooBig === true) return repo;
+    if (body.tooBig === true) return { did: repo };
     const ops = Array.isArray(body.ops) ? (body.ops as unknown[]) : [];
-    const touches = ops.some(
-      (op) => typeof (op as { path?: unknown })?.path === 'string' && prefixes.some((prefix) => (op as { path: string }).path.startsWith(prefix)),
-    );
-    return touches ? repo : undefined;
+    const touched = new Set<string>();
+    for (const op of ops) {
+      const path = (op as { path?: unknown })?.path;
+      if (typeof path !== 'string') continue;
+      const prefix = prefixes.find((p) => path.startsWith(p));
+      if (prefix) touched.add(prefix.slice(0, -1));
+    }
+    return touched.size > 0 ? { did: repo, collections: [...touched] } : undefined;
   }
   // The repo was re-synced to a state no commit frame describes: anything may have changed.
   if (header.t === '#sync') {
     const did = body.did;
-    return typeof did === 'string' && dids.has(did) ? did : undefined;
+    return typeof did === 'string' && dids.has(did) ? { did } : undefined;
   }
   return undefined;
 }
@@ -191,10 +203,10 @@ export function watchRepos(options: WatchReposOptions): RepoWatch {
       fail(new AtmError('Network', 'firehose answered with an error', { url, error }));
       return;
     }
-    const did = changedDid(frame, dids, prefixes);
-    if (did === undefined) return;
+    const changed = changedRepo(frame, dids, prefixes);
+    if (changed === undefined) return;
     try {
-      onChange(did);
+      onChange(changed.did, changed.collections);
     } catch {
       // The hint is best-effort; the caller's failure is the caller's to report.
     }

@@ -74,7 +74,9 @@ export function createRecordProver(options: {
         timeoutMs: options.timeoutMs,
         accept: 'application/vnd.ipld.car',
       });
-      if (!car) return undefined;
+      // A bare 404 proves nothing (anyone on the path could say it): only a signed tree without
+      // the record counts as absence (undefined), which is what revocation acts on.
+      if (!car) throw new AtmError('RemoteRefused', 'not found, and no proof of absence', { did, collection, rkey });
       return verifyRecordProof({ did, collection, rkey, signingKey: id.signingKey, car });
     },
   };

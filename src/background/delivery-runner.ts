@@ -5,7 +5,7 @@ import type { PollReport } from '../engine/inbox';
 export type WatchPds = (
   pdsUrl: string,
   dids: ReadonlySet<string>,
-  onChange: () => void,
+  onChange: (did: string, collections?: readonly string[]) => void,
   onClosed: () => void,
 ) => { close(): void };
 
@@ -77,7 +77,11 @@ export function startDeliveryRunner(deps: DeliveryRunnerDeps): DeliveryRunner {
         dids: set,
         close: () => {},
       };
-      const stream = deps.watch(pds, entry.dids, () => void kick(), () => {
+      const onChange = (did: string, collections?: readonly string[]) => {
+        deps.engine.noteRepoChanged(did, collections);
+        void kick();
+      };
+      const stream = deps.watch(pds, entry.dids, onChange, () => {
         // Closed or failed: forget it; the next round opens it again.
         if (watched.get(pds) === entry) watched.delete(pds);
       });

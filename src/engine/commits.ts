@@ -24,6 +24,7 @@ export async function afterOwnCommit(
   newState: GroupState,
   commit: Uint8Array,
   intent: CommitIntent,
+  options: { pathUpdate: boolean },
 ): Promise<{ group: GroupRecord; changes: ChangeSet }> {
   const state = groupState(deps, group);
   const sealed = await sealOwnEvent(deps, group.current, ownLeaf(state), commit);
@@ -33,6 +34,7 @@ export async function afterOwnCommit(
     ...enterEpoch(sealedGroup, encodeState(newState), await epochRecordFor(deps.mls, newState), deps.policy.retainedEpochs),
     parent: { state: group.state, winnerRank: await commitRank(commit), appliedAt: deps.clock.now(), sentSince: [], intent },
     memberDids: didsOf(newState),
+    ...(options.pathUpdate ? { lastPathUpdateAt: deps.clock.now(), sentSinceUpdate: 0 } : {}),
     updatedAt: deps.clock.now(),
   };
   return { group: next, changes: { putOutbox: [sealed.item] } };
@@ -48,7 +50,7 @@ export async function commitSelfUpdate(deps: DeliveryDeps, groupId: string): Pro
   if (group.parent) return { putGroups: [{ ...group, deferred: { kind: 'update' }, updatedAt: deps.clock.now() }] };
   const result = await selfUpdate(deps.mls, groupState(deps, group));
   const { deferred: _done, ...rest } = group;
-  const after = await afterOwnCommit(deps, rest, result.newState, result.commit, { kind: 'update' });
+  const after = await afterOwnCommit(deps, rest, result.newState, result.commit, { kind: 'update' }, { pathUpdate: true });
   return { ...after.changes, putGroups: [after.group] };
 }
 
@@ -58,7 +60,7 @@ export async function runDeferredCommits(deps: DeliveryDeps): Promise<ChangeSet[
   const now = deps.clock.now();
   for (const stored of await deps.store.listGroups()) {
     const group = settleFinality(stored, now, deps.policy.finalityMs);
-    if (group.deferred?.kind === 'add' && !group.parent) {
+    if ((group.deferred?.kind === 'add' || group.deferred?.kind === 'members') && !group.parent) {
       // Adds are not replayed: maintenance adds whichever devices are still missing.
       const { deferred: _done, ...rest } = group;
       out.push({ putGroups: [rest] });

@@ -16,6 +16,16 @@ export interface DeliveryPolicy {
   retentionMs: number;
   /** How far back (by record-key time) readers look for events published late (§7). */
   lookbackMs: number;
+  /** How often each group's people's devices are reviewed without a firehose hint (§6.9). */
+  membershipReviewMs: number;
+  /** The gap between two members' turns to commit the same membership change (§6.9). */
+  staggerSlotMs: number;
+  /** How long others leave adding a user's new device to that user's own devices (§6.9). */
+  peerAddDelayMs: number;
+  /** Post-compromise security: each device commits a self-update at least this often... */
+  selfUpdateIntervalMs: number;
+  /** ...and after sending this many messages since its last one. */
+  selfUpdateMessages: number;
 }
 
 export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = {
@@ -25,6 +35,11 @@ export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = {
   pendingTtlMs: 7 * 24 * 3600_000,
   retentionMs: 30 * 24 * 3600_000,
   lookbackMs: 24 * 3600_000,
+  membershipReviewMs: 60_000,
+  staggerSlotMs: 30_000,
+  peerAddDelayMs: 10 * 60_000,
+  selfUpdateIntervalMs: 7 * 24 * 3600_000,
+  selfUpdateMessages: 100,
 };
 
 export interface DeliveryDeps {

@@ -8,13 +8,15 @@ import { sendText } from './send';
 import { conversationGroup, conversationMessages, resolveConversationGroups, sendToConversation } from './convo-groups';
 import { deleteExpiredEvents } from './retention';
 import { replenishKeyPackages } from './key-package-pool';
-import { addMissingDevices } from './add-devices';
+import { commitMembership, reviewMembership, turnDelayMs, type DeviceListing, type MembershipChange } from './membership';
+import { selfUpdateDue } from './self-update-schedule';
+import { groupState, settleFinality } from './group-events';
+import { DEVICE_COLLECTION_NSID, KEY_PACKAGE_COLLECTION_NSID } from '../protocol/records';
+import { createSerialQueue } from './serial';
+import type { AuthenticationService } from './authentication-service';
 
 /** How often maintenance reconciles the key-package pool with the repo (a listing each time). */
 const REPLENISH_EVERY_MS = 30 * 60_000;
-const ADD_CHECK_MS = 20_000;
-import { createSerialQueue } from './serial';
-import type { AuthenticationService } from './authentication-service';
 
 export interface DeliveryEngine {
   createGroup(dids: readonly string[], convoId?: string): Promise<GroupRecord>;
@@ -25,8 +27,9 @@ export interface DeliveryEngine {
   sendText(groupId: string, text: string): Promise<MessageRecord>;
   selfUpdate(groupId: string): Promise<void>;
   /**
-   * Periodic work: finalises epochs whose window passed, makes the commits that waited for
-   * that, and deletes our events past the retention period.
+   * Periodic work: finalises epochs whose window passed and makes the commits that waited for
+   * that; keeps each group's members equal to its people's devices (§6.9); self-updates on
+   * schedule (§6.10); deletes our events past the retention period; tops up key packages.
    */
   maintain(): Promise<void>;
   /** Publishes what the outbox holds (in order, with retries). */
@@ -36,6 +39,12 @@ export interface DeliveryEngine {
   retry(rkey: string): Promise<boolean>;
   /** Retries the outbox write that delivers a message (the panel's Retry button). */
   retryMessage(groupId: string, messageId: string): Promise<boolean>;
+  /**
+   * A hint (e.g. from the firehose, unauthenticated) that a repo changed these collections
+   * (undefined: anything). Device and key-package changes get the DID's groups reviewed at the
+   * next maintenance instead of at the next scheduled review.
+   */
+  noteRepoChanged(did: string, collections?: readonly string[]): void;
   groups(): Promise<GroupRecord[]>;
   /** The MLS context (to read a stored group state's members). */
   mlsContext(): DeliveryDeps['mls'];
@@ -51,8 +60,58 @@ export function createDeliveryEngine(
 ): DeliveryEngine {
   const queue = createSerialQueue();
   let lastReplenish = Number.NEGATIVE_INFINITY;
-  const lastAddCheck = new Map<string, number>();
   const apply = (changes: ChangeSet) => deps.store.apply(changes);
+  // Membership upkeep (§6.9), in memory: a restart only means reviewing a little sooner and
+  // waiting a turn a little longer.
+  const lastReview = new Map<string, number>();
+  const hinted = new Set<string>();
+  /** `${groupId} ${change.key}` → when this device first saw the change still to be made. */
+  const noticed = new Map<string, number>();
+  const waiting = new Set<string>();
+
+  async function upkeepMembership(): Promise<void> {
+    const now = deps.clock.now();
+    const hints = new Set(hinted);
+    hinted.clear();
+    const listings = new Map<string, Promise<DeviceListing>>();
+    for (const stored of await deps.store.listGroups()) {
+      const group = settleFinality(stored, now, deps.policy.finalityMs);
+      if (!group.active || group.supersededBy || group.parent || group.deferred) continue;
+      const due = now - (lastReview.get(group.groupId) ?? Number.NEGATIVE_INFINITY) >= deps.policy.membershipReviewMs;
+      if (!due && hints.size === 0 && !waiting.has(group.groupId)) continue;
+      try {
+        const changes = await reviewMembership(deps, group, {
+          listings,
+          ...(due || waiting.has(group.groupId) ? {} : { only: hints }),
+          onError: (error) => deps.onMaintenanceError?.(error),
+        });
+        if (due) lastReview.set(group.groupId, now);
+        const ready = await readyChanges(group, changes, now);
+        if (ready.length > 0) await apply(await commitMembership(deps, group, ready));
+      } catch (error) {
+        // One group's trouble (an unreachable member PDS) must not stop the others' upkeep.
+        deps.onMaintenanceError?.(error);
+      }
+    }
+  }
+
+  /** The changes whose turn has come for this device; remembers when each was first seen. */
+  async function readyChanges(group: GroupRecord, changes: MembershipChange[], now: number): Promise<MembershipChange[]> {
+    const prefix = `${group.groupId} `;
+    const current = new Set(changes.map((c) => prefix + c.key));
+    for (const key of noticed.keys()) if (key.startsWith(prefix) && !current.has(key)) noticed.delete(key);
+    const state = groupState(deps, group);
+    const ready: MembershipChange[] = [];
+    for (const change of changes) {
+      const first = noticed.get(prefix + change.key) ?? now;
+      noticed.set(prefix + change.key, first);
+      if (now - first >= (await turnDelayMs(deps.policy, group, state, change))) ready.push(change);
+    }
+    if (ready.length < changes.length) waiting.add(group.groupId);
+    else waiting.delete(group.groupId);
+    return ready;
+  }
+
   return {
     createGroup: (dids, convoId) =>
       queue.run(async () => {
@@ -80,16 +139,15 @@ export function createDeliveryEngine(
       queue.run(async () => {
         for (const changes of await runDeferredCommits(deps)) await apply(changes);
         for (const changes of await resolveConversationGroups(deps)) await apply(changes);
-        // Devices that appeared since (new browsers, people who installed later), at most every
-        // ADD_CHECK_MS per group: each check lists and proves the members' key packages.
-        for (const group of await deps.store.listGroups()) {
-          if (deps.clock.now() - (lastAddCheck.get(group.groupId) ?? -Infinity) < ADD_CHECK_MS) continue;
-          lastAddCheck.set(group.groupId, deps.clock.now());
+        await upkeepMembership();
+        // Post-compromise security: a self-update when this device's path keys are old or
+        // have protected many of its messages (deferred while an epoch is not final).
+        for (const stored of await deps.store.listGroups()) {
+          const group = settleFinality(stored, deps.clock.now(), deps.policy.finalityMs);
+          if (!selfUpdateDue(deps.policy, group, deps.clock.now())) continue;
           try {
-            const changes = await addMissingDevices(deps, group);
-            if (changes) await apply(changes);
+            await apply(await commitSelfUpdate(deps, group.groupId));
           } catch (error) {
-            // One group's trouble (an unreachable member PDS) must not stop the others' upkeep.
             deps.onMaintenanceError?.(error);
           }
         }
@@ -119,6 +177,11 @@ export function createDeliveryEngine(
         const item = (await deps.store.listOutbox()).find((o) => o.message?.groupId === groupId && o.message.id === messageId);
         return item ? retryOutboxItem(deps.store, item.rkey, deps.clock) : false;
       }),
+    noteRepoChanged: (did, collections) => {
+      if (!collections || collections.some((c) => c === DEVICE_COLLECTION_NSID || c === KEY_PACKAGE_COLLECTION_NSID)) {
+        hinted.add(did);
+      }
+    },
     groups: () => deps.store.listGroups(),
     mlsContext: () => deps.mls,
     messages: (groupId) => deps.store.listMessages(groupId),

@@ -63,12 +63,27 @@ export interface GroupRecord {
    * (§6.7), or a late winner for the parent epoch could no longer be applied. Done once final.
    */
   deferred?: CommitIntent;
+  /**
+   * When this device last committed fresh keys for its own path (a self-update, or a commit with
+   * removes, which always carries a path): post-compromise security is measured from here.
+   * Absent: since `createdAt` (creating or joining gave this device a fresh leaf).
+   */
+  lastPathUpdateAt?: number;
+  /** Messages this device sent since `lastPathUpdateAt` (the other self-update trigger). */
+  sentSinceUpdate?: number;
   createdAt: number;
   updatedAt: number;
 }
 
 /** Why we committed, so the commit can be redone on the winning branch if it loses (§6.7). */
-export type CommitIntent = { kind: 'update' } | { kind: 'add' };
+export type CommitIntent =
+  | { kind: 'update' }
+  /**
+   * A membership change (`add` in records stored before removals existed). Not replayed: the
+   * next membership review finds whatever is still missing or still revoked.
+   */
+  | { kind: 'members' }
+  | { kind: 'add' };
 
 export function messageKey(contentId: string, senderUri: string): string {
   return `${contentId} ${senderUri}`;

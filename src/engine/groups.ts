@@ -98,7 +98,7 @@ export async function joinFromWelcome(
   },
   welcome: Uint8Array,
   ratchetTree: Uint8Array | undefined,
-  persist: (state: GroupState, welcomeId: string) => Promise<void>,
+  persist: (state: GroupState, welcomeId: string, joined: { lastResort: boolean }) => Promise<void>,
 ): Promise<{ state: GroupState; keyPackageRef: string; lastResort: boolean; consumed: boolean }> {
   const id = await welcomeId(welcome);
   if (await deps.usedWelcome(id)) {
@@ -118,7 +118,7 @@ export async function joinFromWelcome(
     keyPackage: decodeKeyPackageMessage(secret.encoded),
     privateKeyPackage: secret.privateKeyPackage as PrivateKeyPackage,
   });
-  await persist(state, id);
+  await persist(state, id, { lastResort: secret.lastResort });
   let consumed = true;
   try {
     await consumeKeyPackage({ ...deps, now: deps.mls.clock.now() }, secret.ref);

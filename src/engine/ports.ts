@@ -31,7 +31,10 @@ export interface ProvenRecord {
 }
 
 export interface RecordProver {
-  /** The proven record, or undefined when the DID's signed repo does not contain it. */
+  /**
+   * The proven record, or undefined when the DID's signed repo provably does not contain it
+   * (a revocation). An answer without a signed proof is an error, never undefined.
+   */
   proveRecord(did: string, collection: string, rkey: string): Promise<ProvenRecord | undefined>;
 }
 

@@ -162,13 +162,24 @@ async function processInvite(
     { ...deps, usedWelcome: (id) => stored(() => deps.store.isWelcomeUsed(id)) },
     welcome,
     ratchetTree,
-    async (state, welcomeId) => {
-      const group = await newGroupRecord(deps, state);
-      groupId = group.groupId;
-      if (await stored(() => deps.store.getGroup(group.groupId))) {
-        // Already a member (e.g. through another Welcome): never roll the group back.
+    async (state, welcomeId, joined) => {
+      const fresh = await newGroupRecord(deps, state);
+      groupId = fresh.groupId;
+      const existing = await stored(() => deps.store.getGroup(fresh.groupId));
+      // Already a member (e.g. through another Welcome): never roll the group back. Once removed,
+      // being invited again is a new membership (a new leaf and key package, so no key reuse);
+      // the history stays, since messages are stored by group.
+      if (existing?.active) {
         throw new AtmError('WelcomeReplayed', 'already a member of this group', { groupId });
       }
+      const group: GroupRecord = {
+        ...fresh,
+        ...(existing ? { createdAt: existing.createdAt } : {}),
+        lastPathUpdateAt: deps.clock.now(),
+        // §6.10: a last-resort key package may have been used by others too, and stays
+        // published: refresh our leaf's keys at once.
+        ...(joined.lastResort ? { deferred: { kind: 'update' } as const } : {}),
+      };
       await stored(() => deps.store.apply({ putGroups: [group], addWelcomes: [welcomeId] }));
     },
   );

@@ -26,6 +26,7 @@ export async function sealContent(
     state: encodeState(encrypted.newState),
     current: sealed.current,
     ...(group.parent ? { parent: { ...group.parent, sentSince: [...group.parent.sentSince, content.id] } } : {}),
+    sentSinceUpdate: (group.sentSinceUpdate ?? 0) + 1,
     updatedAt: deps.clock.now(),
   };
   return { group: next, changes: { putOutbox: [sealed.item] } };

@@ -187,6 +187,58 @@ export async function removeMembers(ctx: MlsContext, state: GroupState, leafIndi
   return { newState: result.newState, commit: result.commit, consumed: result.consumed, removed };
 }
 
+export interface ChangeMembersResult extends CommitResult {
+  added: Member[];
+  removed: Member[];
+  /** Present when the commit adds someone: the Welcome and the tree it does not carry. */
+  welcome?: Uint8Array;
+  ratchetTree?: Uint8Array;
+}
+
+/**
+ * One commit that adds and removes members together (RFC 9420 §12.1.1, §12.1.3): maintenance
+ * reconciles a group with its people's devices in a single epoch change. Removes force an
+ * UpdatePath, so removed leaves cannot follow into the next epoch.
+ */
+export async function changeMembers(
+  ctx: MlsContext,
+  state: GroupState,
+  change: { add: KeyPackage[]; remove: number[] },
+): Promise<ChangeMembersResult> {
+  requireActive(state);
+  if (change.add.length === 0 && change.remove.length === 0) throw new MlsLayerError('InvalidInput', 'no membership change');
+  if (new Set(change.remove).size !== change.remove.length) {
+    throw new MlsLayerError('InvalidInput', 'a member is named twice', { leafIndices: change.remove });
+  }
+  if (change.remove.includes(ownLeafIndex(state))) {
+    throw new MlsLayerError('InvalidInput', 'a member cannot remove itself by commit', { leafIndex: ownLeafIndex(state) });
+  }
+  for (const keyPackage of change.add) await validateKeyPackage(ctx, keyPackage);
+  const removed = change.remove.map((leafIndex) => memberAt(state.ratchetTree, leafIndex));
+  const proposals: Proposal[] = [
+    ...change.remove.map((removedLeaf): Proposal => ({ proposalType: 'remove', remove: { removed: removedLeaf } })),
+    ...change.add.map((keyPackage): Proposal => ({ proposalType: 'add', add: { keyPackage } })),
+  ];
+  const result = await commit(ctx, state, proposals, 'changeMembers');
+  const tree = result.newState.ratchetTree;
+  const added = change.add.map((keyPackage) => {
+    const leafIndex = findLeafIndex(tree, keyPackage.leafNode);
+    if (leafIndex === undefined) throw new MlsLayerError('MlsRejected', 'changeMembers: added leaf not in tree');
+    return memberAt(tree, leafIndex);
+  });
+  if (change.add.length > 0 && result.welcome === undefined) {
+    throw new MlsLayerError('MlsRejected', 'changeMembers: ts-mls produced no Welcome');
+  }
+  return {
+    newState: result.newState,
+    commit: result.commit,
+    consumed: result.consumed,
+    added,
+    removed,
+    ...(result.welcome ? { welcome: encodeWelcomeMessage(result.welcome), ratchetTree: encodeRatchetTreeBytes(tree) } : {}),
+  };
+}
+
 /** An empty commit, which carries an UpdatePath (RFC 9420 §12.4): fresh keys for our path. */
 export async function selfUpdate(ctx: MlsContext, state: GroupState): Promise<CommitResult> {
   requireActive(state);

@@ -45,6 +45,7 @@ export {
 } from './keyPackage';
 export {
   addMembers,
+  changeMembers,
   createGroup,
   epoch,
   groupConversation,
@@ -57,6 +58,7 @@ export {
   selfUpdate,
   GROUP_ID_LENGTH,
   type AddMembersResult,
+  type ChangeMembersResult,
   type CommitResult,
   type CreateGroupParams,
   type Member,

@@ -93,12 +93,14 @@ describe('a direct conversation (alice and bob, two devices each)', () => {
     expect((await peers.alice1.engine.messages(groupId))[0]!.status).toBe('sent');
   });
 
-  it("is added by a member's maintenance, joins from its invite, and reads what follows", async () => {
+  it("is added by its owner's maintenance, joins from its invite, and reads what follows", async () => {
     const agent = await resumeCreationSession(net.pdsUrl, accounts.bob);
     const device = await startDevice('bob3', agent, accounts.bob.did, net.plcUrl);
     const { engine } = await deliveryEngineFor(device, `delivery-bob3-${newTid()}`);
-    // No commit is pending in this group, so a member may commit the add now.
-    await peers.alice1.engine.maintain();
+    // No commit is pending in this group, so a member may commit the add now; bob's own
+    // devices take the first turns (docs/protocol.md §6.9).
+    await peers.bob1.engine.maintain();
+    await peers.bob2.engine.maintain();
     await settle(members);
     await engine.poll([accounts.alice.did, accounts.bob.did]);
     expect((await engine.groups()).map((g) => g.groupId)).toContain(groupId);

@@ -14,7 +14,7 @@ import { openAtmDb } from '../../src/store/db';
 import { idbDeviceStore, idbKeyPackageStore } from '../../src/store/device-store';
 import { idbDeliveryStore } from '../../src/store/delivery-store';
 import { createDeliveryEngine } from '../../src/engine/delivery-engine';
-import { DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from '../../src/engine/delivery-deps';
+import { DEFAULT_DELIVERY_POLICY, type DeliveryDeps, type DeliveryPolicy } from '../../src/engine/delivery-deps';
 
 /**
  * One simulated browser profile: its own IndexedDB (fake-indexeddb, real IDB semantics), its own
@@ -78,7 +78,12 @@ export async function startDevice(
 }
 
 /** The delivery engine of a test device over its own IndexedDB (reopened to "restart" it). */
-export async function deliveryEngineFor(d: TestDevice, dbName: string, policy: Partial<DeliveryPolicy> = {}) {
+export async function deliveryEngineFor(
+  d: TestDevice,
+  dbName: string,
+  policy: Partial<DeliveryPolicy> = {},
+  hooks: Pick<DeliveryDeps, 'conversationDids' | 'belongsToConversation' | 'onMaintenanceError'> = {},
+) {
   const db = await openAtmDb(dbName);
   const store = idbDeliveryStore(db);
   const engine = createDeliveryEngine({
@@ -94,6 +99,7 @@ export async function deliveryEngineFor(d: TestDevice, dbName: string, policy: P
     as: d.as,
     // Tests drive time themselves: retry at once rather than after seconds.
     retryPolicy: { baseMs: 0, maxMs: 0 },
+    ...hooks,
   });
   return { engine, store, db };
 }

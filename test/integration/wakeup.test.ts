@@ -51,9 +51,9 @@ beforeAll(async () => {
         serviceUrl: pdsUrl,
         dids,
         collection: EVENT_COLLECTION_NSID,
-        onChange: () => {
+        onChange: (did, collections) => {
           wakeups++;
-          onChange();
+          onChange(did, collections);
         },
         onError: onClosed,
         WebSocketImpl,
