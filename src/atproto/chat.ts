@@ -71,3 +71,28 @@ export function chatClient(chat: Agent): ChatClient {
     },
   };
 }
+
+/**
+ * A conversation's member DIDs from the chat service, cached for `ttlMs`. When the service
+ * cannot be asked, the last answer stands; with none, the error is thrown: callers decide what an
+ * unknown membership means (never "nobody is in it", which would remove everyone).
+ */
+export function cachedConversationMembers(
+  chat: Pick<ChatClient, 'members'>,
+  clock: { now(): number },
+  ttlMs = 5 * 60_000,
+): (convoId: string) => Promise<ReadonlySet<string>> {
+  const cache = new Map<string, { dids: Set<string>; at: number }>();
+  return async (convoId) => {
+    const hit = cache.get(convoId);
+    if (hit && clock.now() - hit.at < ttlMs) return hit.dids;
+    try {
+      const dids = new Set((await chat.members(convoId)).map((m) => m.did));
+      cache.set(convoId, { dids, at: clock.now() });
+      return dids;
+    } catch (error) {
+      if (hit) return hit.dids;
+      throw error;
+    }
+  };
+}

@@ -3,7 +3,7 @@ import { chatAgent, resumeSession, signIn as sessionSignIn, signOut as sessionSi
 import { createIdentityResolver } from '../atproto/identity';
 import { createRecordProver } from '../atproto/record-proof';
 import { agentOwnRepo, publicRepos } from '../atproto/repos';
-import { chatClient, type ChatClient } from '../atproto/chat';
+import { cachedConversationMembers, chatClient, type ChatClient } from '../atproto/chat';
 import { watchRepos, type WebSocketConstructor } from '../atproto/firehose';
 import { createAuthenticationService, type AuthenticationService } from '../engine/authentication-service';
 import { ensureDevice } from '../engine/device-registration';
@@ -89,7 +89,7 @@ export function createAccountService(deps: AccountDeps): AccountService {
     const keyPackages = idbKeyPackageStore(deps.db);
     const device = await ensureDevice({ repo, devices: idbDeviceStore(deps.db), suite: mls.suite, clock: deps.clock, newTid });
     const chat = chatClient(chatAgent(config, resumed.agent));
-    const members = conversationMembers(chat, deps.clock);
+    const members = cachedConversationMembers(chat, deps.clock);
     const engine = createDeliveryEngine({
       device,
       mls,
@@ -103,7 +103,8 @@ export function createAccountService(deps: AccountDeps): AccountService {
       as,
       // §6.8: a group stands for a conversation only if all its members are in it.
       belongsToConversation: async (convoId, dids) => {
-        const inConvo = await members(convoId);
+        // Fail closed: a group is not trusted to stand for a conversation we cannot check.
+        const inConvo = await members(convoId).catch(() => new Set<string>());
         return dids.every((did) => inConvo.has(did));
       },
       conversationDids: async (convoId) => [...(await members(convoId))],
@@ -213,26 +214,6 @@ export function createAccountService(deps: AccountDeps): AccountService {
       return account;
     },
     current,
-  };
-}
-
-/**
- * A conversation's members from the chat service, cached for a few minutes. When the service
- * cannot be asked, the last answer stands; with none, the set is empty (fail closed: no group
- * is trusted to stand for a conversation we cannot check).
- */
-function conversationMembers(chat: ChatClient, clock: Clock) {
-  const cache = new Map<string, { dids: Set<string>; at: number }>();
-  return async (convoId: string): Promise<Set<string>> => {
-    const hit = cache.get(convoId);
-    if (hit && clock.now() - hit.at < 5 * 60_000) return hit.dids;
-    try {
-      const dids = new Set((await chat.members(convoId)).map((m) => m.did));
-      cache.set(convoId, { dids, at: clock.now() });
-      return dids;
-    } catch {
-      return hit?.dids ?? new Set();
-    }
   };
 }
 

@@ -167,7 +167,12 @@ export function createDeliveryEngine(
       queue.run(async () => {
         const report = await pollInbox(deps, contacts);
         if (report.outcomes.some((o) => o.kind === 'joined')) {
-          for (const changes of await resolveConversationGroups(deps)) await apply(changes);
+          // What was read is stored; settling groups (asks the chat service) can wait for maintenance.
+          try {
+            for (const changes of await resolveConversationGroups(deps)) await apply(changes);
+          } catch (error) {
+            deps.onMaintenanceError?.(error);
+          }
         }
         return report;
       }),

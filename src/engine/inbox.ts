@@ -55,8 +55,20 @@ export async function pollPeer(deps: DeliveryDeps, did: string, report: PollRepo
   let highest = stored?.rkey;
   let recent = new Set(stored?.recent ?? []);
   let after = stored ? (tidBefore(stored.rkey, lookbackMicros) ?? stored.rkey) : undefined;
+  let limit = PAGE;
   for (;;) {
-    const page = await deps.publicRepos.listRecordsAfter(did, EVENT_COLLECTION_NSID, after, PAGE);
+    let page: Awaited<ReturnType<DeliveryDeps['publicRepos']['listRecordsAfter']>>;
+    try {
+      page = await deps.publicRepos.listRecordsAfter(did, EVENT_COLLECTION_NSID, after, limit);
+    } catch (error) {
+      // A page of large events (e.g. the invites of a big add, up to 64 KiB each) can exceed the
+      // response cap: ask for fewer records instead of stalling on this repo.
+      if (isAtmError(error, 'PayloadTooLarge') && limit > 1) {
+        limit = Math.max(1, Math.floor(limit / 4));
+        continue;
+      }
+      throw error;
+    }
     for (const record of page.records) {
       after = record.rkey;
       if (recent.has(record.rkey)) continue; // processed already

@@ -69,7 +69,8 @@ export async function reviewMembership(
   if (group.convoId && deps.conversationDids) {
     // The bsky conversation is the authority on who is in it.
     people = new Set(await deps.conversationDids(group.convoId));
-    people.add(deps.device.did);
+    // Not (or no longer) in the conversation ourselves: not ours to change anything.
+    if (!people.has(deps.device.did)) return [];
     for (const member of leaves) {
       const did = didOfIdentity(member.identity);
       if (did && !people.has(did)) changes.push({ kind: 'leave', key: `leave ${member.identity}`, owner: did, member });
@@ -139,18 +140,21 @@ async function leafRank(groupId: string, epoch: string, leafIndex: number): Prom
   return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)));
 }
 
-async function ranked(groupId: string, epoch: string, leaves: Member[]): Promise<number[]> {
+/** The group's leaves in the order every member computes alike for this epoch. */
+async function turnOrder(groupId: string, epoch: string, leaves: Member[]): Promise<number[]> {
   const withRank = await Promise.all(leaves.map(async (m) => ({ leaf: m.leafIndex, rank: await leafRank(groupId, epoch, m.leafIndex) })));
   return withRank.sort((a, b) => (a.rank < b.rank ? -1 : 1)).map((r) => r.leaf);
 }
 
 /**
- * How long after first noticing `change` this device should wait before committing it. The
- * owner's remaining devices go first, one `staggerSlotMs` apart in an order every member computes
- * alike (a hash of group, epoch and leaf); then the other members in the same way. For a new
- * device whose owner has devices in the group, the others wait `peerAddDelayMs` more: adding is
- * the owner's job while one of their devices is online. Two members acting at once is still
- * correct (§6.7 picks one commit); the turns only make it rare.
+ * How long after first noticing `change` this device should wait before committing it. One
+ * order of the leaves per epoch (a hash of group, epoch and leaf index) decides turns,
+ * `staggerSlotMs` apart. The owner's remaining devices go first, in that order. Everyone else
+ * waits for the owner's turns and then takes the turn of their place in the whole order, so the
+ * same member is first for every change that no owner makes (leaves, newcomers) and commits
+ * them all at once. For a new device whose owner has devices in the group, the others wait
+ * `peerAddDelayMs` more: adding is the owner's job while one of their devices is online. Two
+ * members acting at once is still correct (§6.7 picks one commit); turns only make it rare.
  */
 export async function turnDelayMs(
   policy: Pick<DeliveryPolicy, 'staggerSlotMs' | 'peerAddDelayMs'>,
@@ -160,18 +164,16 @@ export async function turnDelayMs(
 ): Promise<number> {
   const own = ownLeafIndex(state);
   const leaves = members(state);
-  const isOwners = (m: Member) => didOfIdentity(m.identity) === change.owner;
+  const order = await turnOrder(group.groupId, group.current.epoch, leaves);
+  const owners = new Set(leaves.filter((m) => didOfIdentity(m.identity) === change.owner).map((m) => m.leafIndex));
   // Leaving people do not act; a revoked leaf is not its owner's to remove.
   const ownerActors =
-    change.kind === 'leave' ? [] : leaves.filter((m) => isOwners(m) && (change.kind === 'add' || m.leafIndex !== change.member.leafIndex));
-  const ownerOrder = await ranked(group.groupId, group.current.epoch, ownerActors);
-  const ownerTurn = ownerOrder.indexOf(own);
+    change.kind === 'leave' ? [] : order.filter((leaf) => owners.has(leaf) && (change.kind === 'add' || leaf !== change.member.leafIndex));
+  const ownerTurn = ownerActors.indexOf(own);
   if (ownerTurn >= 0) return ownerTurn * policy.staggerSlotMs;
-  const othersOrder = await ranked(group.groupId, group.current.epoch, leaves.filter((m) => !isOwners(m)));
-  const turn = Math.max(0, othersOrder.indexOf(own));
   const base =
     change.kind === 'add' && ownerActors.length > 0 ? policy.peerAddDelayMs : ownerActors.length * policy.staggerSlotMs;
-  return base + turn * policy.staggerSlotMs;
+  return base + order.indexOf(own) * policy.staggerSlotMs;
 }
 
 /**

@@ -13,7 +13,9 @@ import {
   type ChatBskyConvoListConvos,
   type ChatBskyConvoSendMessage,
   type ChatBskyConvoUpdateRead,
+  type ChatBskyGroupAddMembers,
   type ChatBskyGroupCreateGroup,
+  type ChatBskyGroupRemoveMembers,
 } from '@atproto/api';
 import { IdResolver } from '@atproto/identity';
 import {
@@ -225,6 +227,21 @@ function registerConvoMethods(
     const convo = state.createConvo({ kind: 'group', owner: viewer, members, name: body.name });
     return { convo: await view(convo, viewer) } satisfies ChatBskyGroupCreateGroup.OutputSchema;
   });
+
+  add('chat.bsky.group.addMembers', async ({ input }, viewer) => {
+    const body = input?.body as ChatBskyGroupAddMembers.InputSchema;
+    const convo = state.convoFor(body.convoId, viewer);
+    const added = state.addMembers(convo, viewer, await requireResolvable(profiles, body.members));
+    const addedMembers = await profiles.many(added);
+    return { convo: await view(convo, viewer), addedMembers } satisfies ChatBskyGroupAddMembers.OutputSchema;
+  });
+
+  add('chat.bsky.group.removeMembers', async ({ input }, viewer) => {
+    const body = input?.body as ChatBskyGroupRemoveMembers.InputSchema;
+    const convo = state.convoFor(body.convoId, viewer);
+    state.removeMembers(convo, viewer, body.members);
+    return { convo: await view(convo, viewer) } satisfies ChatBskyGroupRemoveMembers.OutputSchema;
+  });
 }
 
 /** Deduplicated member DIDs, or RecipientNotFound (a lexicon error) if one does not resolve. */
@@ -248,6 +265,8 @@ function toXrpcError(err: unknown): XRPCError {
         return new ForbiddenError(err.message, 'InvalidConvo');
       case 'InvalidMembers':
         return new InvalidRequestError(err.message);
+      case 'InsufficientRole':
+        return new InvalidRequestError(err.message, 'InsufficientRole');
     }
   }
   const xrpcError = XRPCError.fromError(err);

@@ -52,7 +52,7 @@ export interface LogEntry {
   messageId?: string;
 }
 
-export type ChatStateErrorCode = 'ConvoNotFound' | 'NotMember' | 'InvalidMembers';
+export type ChatStateErrorCode = 'ConvoNotFound' | 'NotMember' | 'InvalidMembers' | 'InsufficientRole';
 
 export class ChatStateError extends Error {
   override readonly name = 'ChatStateError';
@@ -166,9 +166,39 @@ export class ChatState {
 
   leave(convo: Convo, viewer: string): string {
     this.member(convo, viewer).left = true;
+    // Leaving a group ends the membership: the others no longer see the leaver as a member.
+    if (convo.kind === 'group') convo.members = convo.members.filter((did) => did !== viewer);
     const rev = this.nextRev();
     this.log({ viewer, kind: 'leaveConvo', rev, convoId: convo.id });
     return rev;
+  }
+
+  /** chat.bsky.group.addMembers: the group's owner adds people (they start in requests). */
+  addMembers(convo: Convo, by: string, dids: readonly string[]): string[] {
+    this.requireOwner(convo, by);
+    const added = dids.filter((did) => !convo.members.includes(did));
+    const rev = this.nextRev();
+    for (const did of added) {
+      convo.members.push(did);
+      convo.state.set(did, { role: 'standard', status: 'request', left: false, muted: false });
+      this.log({ viewer: did, kind: 'beginConvo', rev, convoId: convo.id });
+    }
+    convo.rev = rev;
+    return added;
+  }
+
+  /** chat.bsky.group.removeMembers: deletes the memberships (the lexicon says so). */
+  removeMembers(convo: Convo, by: string, dids: readonly string[]): void {
+    this.requireOwner(convo, by);
+    if (dids.includes(by)) throw new ChatStateError('InvalidMembers', 'The owner cannot remove themselves');
+    convo.members = convo.members.filter((did) => !dids.includes(did));
+    for (const did of dids) convo.state.delete(did);
+    convo.rev = this.nextRev();
+  }
+
+  private requireOwner(convo: Convo, did: string): void {
+    if (convo.kind !== 'group') throw new ChatStateError('InvalidMembers', 'Only group conversations change members');
+    if (this.member(convo, did).role !== 'owner') throw new ChatStateError('InsufficientRole', 'Only the owner changes members');
   }
 
   markRead(convo: Convo, viewer: string, messageId?: string): void {

@@ -1,0 +1,178 @@
+import { beforeAll, describe, expect, inject as viInject, it } from 'vitest';
+import { fromHex, toHex } from '../../src/bytes';
+import { cachedConversationMembers, chatClient } from '../../src/atproto/chat';
+import { chatAgent } from '../../src/atproto/session';
+import type { DeliveryEngine } from '../../src/engine/delivery-engine';
+import { DEFAULT_DELIVERY_POLICY } from '../../src/engine/delivery-deps';
+import type { GroupRecord } from '../../src/engine/delivery-state';
+import { DEFAULT_POOL_POLICY } from '../../src/engine/key-package-pool';
+import { newTid } from '../../src/engine/tid';
+import { decodeGroupState, epochAuthenticator, members } from '../../src/mls';
+import { didOfIdentity } from '../../src/protocol/device-uri';
+import { openEventMessage } from '../../src/protocol/envelope';
+import { EVENT, EVENT_COLLECTION_NSID, parseRecord } from '../../src/protocol/records';
+import { resumeCreationSession, uniqueName, type Account } from '../net/accounts';
+import { attachNetwork } from '../net/remote';
+import { clock, deliveryEngineFor, startDevice, type TestDevice } from './device-harness';
+
+// Issue 6, "Bluesky group conversations": a 50-member chat.bsky group whose membership changes
+// (the owner removes people, someone leaves, people are added). The chat stand-in, reached
+// through the real PDS proxy, is each device's only source of who is in the conversation; the
+// MLS group follows it, and every removed member fails to decrypt every event sent after.
+
+const net = attachNetwork(viInject('network'));
+const START = 50;
+const REMOVED = 4;
+const ADDED = 4;
+
+interface Member {
+  account: Account;
+  device: TestDevice;
+  engine: DeliveryEngine;
+}
+
+let everyone: Member[];
+let convoId: string;
+let groupId: string;
+
+const owner = () => everyone[0]!;
+const chatAs = async (account: Account) =>
+  chatAgent({ chatProxy: `${net.chat.did}#bsky_chat` }, await resumeCreationSession(net.pdsUrl, account));
+
+async function member(account: Account, index: number): Promise<Member> {
+  const agent = await resumeCreationSession(net.pdsUrl, account);
+  // A small pool: 55 devices publish theirs before the test starts.
+  const device = await startDevice(`g${index}`, agent, account.did, net.plcUrl, { ...DEFAULT_POOL_POLICY, oneTime: 2 });
+  // As the extension asks: through the PDS proxy, cached for a few minutes (test clock).
+  const members = cachedConversationMembers(chatClient(chatAgent({ chatProxy: `${net.chat.did}#bsky_chat` }, agent)), clock);
+  const dids = async (id: string) => [...(await members(id))];
+  const { engine } = await deliveryEngineFor(device, `group-convo-${index}-${newTid()}`, {}, {
+    conversationDids: dids,
+    belongsToConversation: async (id, memberDids) => {
+      const inConvo = new Set(await dids(id));
+      return memberDids.every((did) => inConvo.has(did));
+    },
+  });
+  return { account, device, engine };
+}
+
+async function inBatches<T, R>(items: readonly T[], size: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += size) {
+    out.push(...(await Promise.all(items.slice(i, i + size).map((item, j) => fn(item, i + j)))));
+  }
+  return out;
+}
+
+/** Publishes and reads until nothing moves any more (bounded). */
+async function settle(peers: readonly Member[], contacts: string[] = []): Promise<void> {
+  for (let round = 0; round < 8; round++) {
+    let moved = 0;
+    for (const p of peers) moved += (await p.engine.flush()).published.length;
+    const reports = await inBatches(peers, 10, (p) => p.engine.poll(contacts));
+    for (const report of reports) moved += report.outcomes.filter((o) => o.kind !== 'own' && o.kind !== 'unrecognised').length;
+    if (moved === 0) return;
+  }
+  throw new Error('did not settle in 8 rounds');
+}
+
+const groupOf = async (p: Member): Promise<GroupRecord | undefined> =>
+  (await p.engine.groups()).find((g) => g.groupId === groupId);
+const authenticatorOf = async (p: Member) => {
+  const g = await groupOf(p);
+  return g ? toHex(epochAuthenticator(decodeGroupState(p.device.mls, g.state))) : undefined;
+};
+
+beforeAll(async () => {
+  const accounts = await inBatches(
+    Array.from({ length: START + ADDED }, (_, i) => i),
+    10,
+    (i) => net.createAccount(uniqueName(`gc${i}`)),
+  );
+  everyone = await inBatches(accounts, 10, (account, i) => member(account, i));
+  const convo = await (await chatAs(owner().account)).chat.bsky.group.createGroup({
+    members: everyone.slice(1, START).map((m) => m.account.did),
+    name: 'Fifty',
+  });
+  convoId = convo.data.convo.id;
+}, 600_000);
+
+describe(`a ${START}-member bsky group conversation`, () => {
+  it('every member joins one MLS group for it', async () => {
+    const start = everyone.slice(0, START);
+    groupId = (await owner().engine.createGroup(start.map((m) => m.account.did), convoId)).groupId;
+    await settle(start, [owner().account.did]);
+    const expected = await authenticatorOf(owner());
+    for (const m of start) expect(await authenticatorOf(m)).toBe(expected);
+    const state = decodeGroupState(owner().device.mls, (await groupOf(owner()))!.state);
+    expect(members(state)).toHaveLength(START);
+  }, 600_000);
+
+  it('follows removals, a leave and additions; removed members decrypt nothing sent after', async () => {
+    const ownerChat = await chatAs(owner().account);
+    const removed = everyone.slice(START - REMOVED - 1, START - 1);
+    const leaver = everyone[START - 1]!;
+    const added = everyone.slice(START);
+    await ownerChat.chat.bsky.group.removeMembers({ convoId, members: removed.map((m) => m.account.did) });
+    await (await chatAs(leaver.account)).chat.bsky.convo.leaveConvo({ convoId });
+    await ownerChat.chat.bsky.group.addMembers({ convoId, members: added.map((m) => m.account.did) });
+
+    const gone = [...removed, leaver];
+    const staying = everyone.filter((m) => !gone.includes(m));
+    const stayingOld = everyone.slice(0, START).filter((m) => !gone.includes(m));
+    // Every current member reviews; whoever's turn it is commits (§6.9). A second pass after the
+    // epoch is final picks up whatever a lost race left undone.
+    clock.advance(DEFAULT_DELIVERY_POLICY.finalityMs + 1);
+    for (let pass = 0; pass < 3; pass++) {
+      await inBatches(stayingOld, 10, (m) => m.engine.maintain());
+      await settle([...staying, ...gone], staying.map((m) => m.account.did));
+      clock.advance(DEFAULT_DELIVERY_POLICY.finalityMs + DEFAULT_DELIVERY_POLICY.staggerSlotMs + 1);
+      const dids = new Set(
+        members(decodeGroupState(owner().device.mls, (await groupOf(owner()))!.state)).map((m) => didOfIdentity(m.identity)),
+      );
+      if (staying.every((m) => dids.has(m.account.did)) && gone.every((m) => !dids.has(m.account.did))) break;
+    }
+
+    const expected = await authenticatorOf(owner());
+    for (const m of staying) expect(await authenticatorOf(m)).toBe(expected);
+    for (const m of gone) expect((await groupOf(m))?.active).toBe(false);
+
+    // Messages from an old member and a new one reach everyone who stays, and no one who left.
+    // (Events before this point include the removal commit itself, which the removed could read.)
+    const afterRemoval = newTid();
+    const senders = [everyone[1]!, added[0]!];
+    for (const [i, sender] of senders.entries()) {
+      await sender.engine.sendToConversation(convoId, `after the changes ${i}`);
+    }
+    await settle([...staying, ...gone], staying.map((m) => m.account.did));
+    for (const m of staying) {
+      const texts = (await m.engine.conversationMessages(convoId)).map((x) => x.text);
+      expect(texts).toEqual(expect.arrayContaining(['after the changes 0', 'after the changes 1']));
+    }
+    let tried = 0;
+    for (const m of gone) {
+      const texts = (await m.engine.messages(groupId)).map((x) => x.text);
+      expect(texts.filter((t) => t.startsWith('after the changes'))).toEqual([]);
+      const g = (await groupOf(m))!;
+      for (const author of staying) {
+        const page = await m.device.publicRepos.listRecordsAfter(author.account.did, EVENT_COLLECTION_NSID, afterRemoval, 100);
+        for (const raw of page.records) {
+          const event = parseRecord(EVENT, raw.value, raw.uri);
+          if (!event.ciphertext) continue;
+          for (const record of [g.current, ...g.retained]) {
+            tried++;
+            await expect(
+              openEventMessage(
+                { envelopeKey: record.envelopeKey, groupId: fromHex(groupId), epoch: BigInt(record.epoch) },
+                event.tag,
+                event.ciphertext,
+              ),
+            ).rejects.toMatchObject({ code: 'InvalidEnvelope' });
+          }
+        }
+      }
+    }
+    // The two messages (and the commits after the removal) were each tried by every removed member.
+    expect(tried).toBeGreaterThanOrEqual(gone.length * 2);
+  }, 900_000);
+});
