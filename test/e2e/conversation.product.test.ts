@@ -10,12 +10,14 @@ import { snapshotMounts } from './page-probes';
 import {
   configureAndSignInChromium,
   encryptedAndJoined,
+  NUDGE_MS,
   eventRecordsJson,
   foundTexts,
   openPanelChromium,
   pageTextAndMarkup,
   panelSnapshot,
   panelSummary,
+  reloadPanelChromium,
   repoCar,
   sendChromium,
   waitForKeyPackages,
@@ -24,8 +26,6 @@ import {
 const POLL = { timeout: 10_000, interval: 100 };
 /** The background reads peers' repos when the PDS firehose wakes it, and every minute anyway. */
 const DELIVERY = { timeout: 60_000, interval: 250 };
-/** How often a delivery poll reloads the panel (a fresh port, a fresh convo.view). */
-const NUDGE_MS = 15_000;
 
 /**
  * Two browser profiles, two people: alice and bob (the demo accounts) each sign in on their own
@@ -82,9 +82,7 @@ describe('Chromium: an encrypted conversation between two profiles', () => {
     return async () => {
       if (Date.now() - last > NUDGE_MS) {
         last = Date.now();
-        await frame.evaluate(() => location.reload()).catch(() => {});
-        await frame.waitForLoadState();
-        await frame.getByTestId('panel-status').waitFor({ timeout: POLL.timeout });
+        await reloadPanelChromium(frame);
       }
       return summary(frame, did)();
     };
