@@ -3,7 +3,7 @@ import type { Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { launchChromium, type ChromiumSession } from './browsers';
 import { DEMO_CONVO_TITLES } from './demo-convos';
-import { manifestVersion, mountedOn, panelText, probePageAccess, snapshotMounts } from './page-probes';
+import { manifestVersion, mountedOn, pageTheme, panelText, probePageAccess, snapshotMounts } from './page-probes';
 import { configureAndSignInChromium } from './product';
 
 const POLL = { timeout: 10_000, interval: 50 };
@@ -53,8 +53,11 @@ describe('Chromium (MV3) on the bsky.app replica', () => {
 
   it('frames the panel from the extension origin and round-trips RPC to the background', async () => {
     const snap = await snapshot();
+    // The replica, like bsky.app, states its theme on <html>; the panel is asked to follow it.
+    const theme = await page.evaluate(pageTheme);
+    expect(theme).toMatch(/^(light|dim|dark)$/);
     expect(snap.hosts[0]?.iframeSrc).toBe(
-      `chrome-extension://${session.extensionId}/panel.html?convo=${alice.id}`,
+      `chrome-extension://${session.extensionId}/panel.html?convo=${alice.id}&theme=${theme}`,
     );
 
     await host(alice.id).getByTestId('atm-toggle').click();
@@ -62,7 +65,7 @@ describe('Chromium (MV3) on the bsky.app replica', () => {
 
     const frame = await panelFrame(alice.id);
     // Where the frame really is, as the browser reports it (not what the page asked for).
-    expect(frame.url()).toBe(`${session.extensionOrigin}/panel.html?convo=${alice.id}`);
+    expect(frame.url()).toBe(`${session.extensionOrigin}/panel.html?convo=${alice.id}&theme=${theme}`);
     expect(await frame.evaluate(() => location.origin)).toBe(session.extensionOrigin);
     // background.info is an extension-page-only method: the answer proves the panel's port
     // reached the background and was classified as an extension page.
