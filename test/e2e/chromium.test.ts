@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { launchChromium, type ChromiumSession } from './browsers';
 import { DEMO_CONVO_TITLES } from './demo-convos';
 import { manifestVersion, mountedOn, pageTheme, panelText, probePageAccess, snapshotMounts } from './page-probes';
-import { configureAndSignInChromium } from './product';
+import { configureAndSignInChromium, deviceRecordUris } from './product';
 
 const POLL = { timeout: 10_000, interval: 50 };
 
@@ -105,6 +105,32 @@ describe('Chromium (MV3) on the bsky.app replica', () => {
       .poll(() => reloaded.evaluate(panelText, 'panel-status'), POLL)
       .toBe(`Conversation ${direct.id}: encryption on`);
     await page.screenshot({ path: shot('03-encrypted-after-reload') });
+  });
+
+  it("lists this device and the account's others on the options page, as the repo has them", async () => {
+    const { did } = inject('demo').accounts.alice;
+    const popup = await session.context.newPage();
+    await popup.goto(`${session.extensionOrigin}/popup.html`);
+    const thisDevice = await popup.getByTestId('account-device').textContent({ timeout: POLL.timeout });
+    await popup.close();
+    expect(thisDevice).toMatch(new RegExp(`^at://${did}/org\\.atmessaging\\.device/\\w+$`));
+
+    const options = await session.context.newPage();
+    await options.goto(`${session.extensionOrigin}/options.html`);
+    await options.getByTestId('device-list').waitFor({ timeout: POLL.timeout });
+    const rows = await options
+      .getByTestId('device-list')
+      .locator(':scope > li')
+      .evaluateAll((lis) => lis.map((li) => ({ uri: li.getAttribute('data-uri'), thisDevice: li.getAttribute('data-this-device') })));
+    // Other e2e profiles may have signed alice in too: the page lists exactly what her repo holds.
+    expect(rows.map((r) => r.uri).sort()).toEqual((await deviceRecordUris(inject('network').pdsUrl, did)).sort());
+    expect(rows.filter((r) => r.thisDevice === 'true').map((r) => r.uri)).toEqual([thisDevice]);
+    // No revoke button for the device in use (sign-out removes it); one for every other.
+    const rkey = thisDevice!.split('/').pop()!;
+    expect(await options.getByTestId(`device-revoke-${rkey}`).count()).toBe(0);
+    expect(await options.locator('[data-testid^="device-revoke-"]').count()).toBe(rows.length - 1);
+    await options.screenshot({ path: shot('05-options-devices') });
+    await options.close();
   });
 
   it('follows client-side navigation: remounts per conversation, unmounts elsewhere, remounts on back', async () => {

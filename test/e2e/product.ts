@@ -408,6 +408,11 @@ export async function waitForKeyPackages(pdsUrl: string, did: string, timeoutMs 
   }
 }
 
+/** The AT-URIs of every `org.atmessaging.device` record of a repo, read from the PDS directly. */
+export async function deviceRecordUris(pdsUrl: string, did: string): Promise<string[]> {
+  return (await listAll(pdsUrl, did, 'org.atmessaging.device')).map((r) => r.uri);
+}
+
 /** Every `org.atmessaging.event` record of a repo, as JSON text (all pages). */
 export async function eventRecordsJson(pdsUrl: string, did: string): Promise<{ count: number; json: string }> {
   const records = await listAll(pdsUrl, did, 'org.atmessaging.event');
