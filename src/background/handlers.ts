@@ -104,6 +104,8 @@ export function createHandlers(deps: BackgroundDeps): RpcHandlers {
       status: await status(convoId, account),
       messages: (await account.engine.conversationMessages(convoId)).map(messageView),
       members,
+      // MLS gives a member that joins no keys for earlier epochs: say so rather than look empty.
+      ...(group?.origin === 'joined' ? { joinedAt: group.createdAt } : {}),
     };
   }
 

@@ -63,9 +63,18 @@ export interface GroupRecord {
    * (§6.7), or a late winner for the parent epoch could no longer be applied. Done once final.
    */
   deferred?: CommitIntent;
+  /**
+   * How this device came to be in the group: it created it, or joined it from an invite (and
+   * so cannot read what was sent before `createdAt`). Absent on records stored before this was
+   * kept.
+   */
+  origin?: GroupOrigin;
+  /** When this device created or joined the group (ms). */
   createdAt: number;
   updatedAt: number;
 }
+
+export type GroupOrigin = 'created' | 'joined';
 
 /** Why we committed, so the commit can be redone on the winning branch if it loses (§6.7). */
 export type CommitIntent = { kind: 'update' } | { kind: 'add' };

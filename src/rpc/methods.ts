@@ -53,6 +53,11 @@ export interface ConvoView {
   status: ConvoStatus;
   messages: MessageView[];
   members: MemberView[];
+  /**
+   * When this device joined the conversation's encrypted group from an invite (ms), rather than
+   * creating it: what was sent before cannot be decrypted here. Absent when it created the group.
+   */
+  joinedAt?: number;
 }
 
 /** One of the signed-in account's devices, as its repo lists it (options page). */

@@ -128,6 +128,10 @@ describe('Chromium: an encrypted conversation between two profiles', () => {
     // the group automatically (DESIGN.md), and the panel then shows the conversation encrypted.
     await expect.poll(nudging(bobPanel, bob.did), DELIVERY).toMatchObject(encryptedAndJoined(direct));
     done.bobJoined = true;
+    // bob's device joined from an invite: his panel says earlier messages are unreadable there;
+    // alice's, whose device created the group, does not.
+    expect((await summary(bobPanel, bob.did)()).joinedNotice).toMatch(/^This device joined the encrypted conversation on .+\. Messages sent before then can't be read on this device\.$/);
+    expect((await summary(alicePanel, alice.did)()).joinedNotice).toBeNull();
     // The lock toggle in bob's bsky.app page follows (the background pushes the status).
     await expect.poll(() => bobPage.evaluate(snapshotMounts), POLL).toMatchObject({ hosts: [{ convoId: direct, state: 'on' }] });
   }, 100_000);

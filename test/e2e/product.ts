@@ -64,6 +64,8 @@ export interface PanelSnapshot {
   actionError: string | null;
   sendError: string | null;
   composer: boolean;
+  /** The line saying this device joined from an invite (and what came before is unreadable). */
+  joinedNotice: string | null;
   messages: PanelMessage[];
   members: PanelMember[];
 }
@@ -72,7 +74,14 @@ export interface PanelSnapshot {
 export function panelSnapshot(): PanelSnapshot {
   // No named inner functions: a bundler's keepNames helper would not exist in the page.
   const texts: Record<string, string | null> = {};
-  for (const id of ['panel-status', 'panel-failure', 'panel-view-error', 'panel-action-error', 'panel-send-error']) {
+  for (const id of [
+    'panel-status',
+    'panel-failure',
+    'panel-view-error',
+    'panel-action-error',
+    'panel-send-error',
+    'panel-joined-notice',
+  ]) {
     const el = document.querySelector(`[data-testid="${id}"]`);
     texts[id] = el ? el.textContent : null;
   }
@@ -101,6 +110,7 @@ export function panelSnapshot(): PanelSnapshot {
     actionError: texts['panel-action-error'] ?? null,
     sendError: texts['panel-send-error'] ?? null,
     composer: document.querySelector('[data-testid="panel-composer"]') !== null,
+    joinedNotice: texts['panel-joined-notice'] ?? null,
     messages,
     members,
   };

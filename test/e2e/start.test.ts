@@ -36,6 +36,9 @@ it('npm start signs alice and bob in on two Chromium profiles, encrypts their co
   const summary = JSON.parse(readFileSync(join(shots, 'summary.json'), 'utf8')) as Summary;
   expect(summary.alice.signedInAs).toBe('@alice.test');
   expect(summary.bob.signedInAs).toBe('@bob.test');
+  // alice's device created the group; bob's joined it from her invite, and his panel says so.
+  expect(summary.alice.panel.joinedNotice).toBeNull();
+  expect(summary.bob.panel.joinedNotice).toContain('This device joined the encrypted conversation on');
   for (const [me, other] of [
     [summary.alice, summary.bob],
     [summary.bob, summary.alice],
