@@ -1,4 +1,5 @@
 import { browser } from 'wxt/browser';
+import { bskyTheme, panelUrl } from '../src/content/bsky-theme';
 import { createConvoWatcher } from '../src/content/convo-watcher';
 import { createRpcClient } from '../src/rpc/client';
 import type { ConvoStatus } from '../src/rpc/methods';
@@ -15,9 +16,9 @@ export default defineContentScript({
     const watcher = createConvoWatcher({
       doc: document,
       location: window.location,
-      panelUrl: (convoId) =>
-        `${browser.runtime.getURL('/panel.html')}?convo=${encodeURIComponent(convoId)}`,
+      panelUrl: (convoId, theme) => panelUrl(browser.runtime.getURL('/panel.html'), convoId, theme),
       convoStatus: (convoId) => rpc.call('convo.status', { convoId }),
+      theme: () => bskyTheme(document),
     });
 
     // Route changes come from the Navigation API (or polling) via WXT; the screen itself
@@ -41,6 +42,9 @@ export default defineContentScript({
       attributes: true,
       attributeFilter: ['style', 'class', 'hidden', 'aria-hidden'],
     });
+    // bsky.app states its theme as a class on <html> (bsky-theme.ts): follow its changes.
+    const themeObserver = new MutationObserver(schedule);
+    themeObserver.observe(document.documentElement, { attributes: true, attributeFilter: ['class'] });
     const stopEvents = rpc.onEvent((event) => {
       if (event.event === 'convo.status') watcher.showStatus(event.data as ConvoStatus);
     });
@@ -50,6 +54,7 @@ export default defineContentScript({
     ctx.onInvalidated(() => {
       stopEvents();
       observer.disconnect();
+      themeObserver.disconnect();
       watcher.stop();
       rpc.close();
     });

@@ -52,7 +52,9 @@ export type AtmErrorCode =
   | 'InvalidInput'
   // Events (src/protocol): envelope, padding, invites
   | 'InvalidEnvelope'
-  | 'WelcomeReplayed';
+  | 'WelcomeReplayed'
+  // Own devices (src/engine/own-devices.ts): revoking the device in use; sign out instead.
+  | 'ThisDevice';
 
 export class AtmError extends Error {
   override readonly name: string = 'AtmError';

@@ -12,7 +12,7 @@ import { mlsAuthService } from '../engine/mls-auth';
 import { DEFAULT_DELIVERY_POLICY } from '../engine/delivery-deps';
 import { createDeliveryEngine, type DeliveryEngine } from '../engine/delivery-engine';
 import type { PollReport } from '../engine/inbox';
-import type { Clock, LocalDevice, PublicRepos } from '../engine/ports';
+import type { Clock, LocalDevice, OwnRepo, PublicRepos } from '../engine/ports';
 import { newTid } from '../engine/tid';
 import { createSuite } from '../mls';
 import { DEVICE_COLLECTION_NSID, KEY_PACKAGE_COLLECTION_NSID } from '../protocol/records';
@@ -36,6 +36,8 @@ export interface ActiveAccount {
   engine: DeliveryEngine;
   runner: DeliveryRunner;
   chat: ChatClient;
+  /** The account's own repo, written with the session (device revocation). */
+  repo: OwnRepo;
   publicRepos: PublicRepos;
   as: AuthenticationService;
   /** DIDs whose repos may hold invites for us: members of our bsky conversations. */
@@ -135,7 +137,7 @@ export function createAccountService(deps: AccountDeps): AccountService {
       onPolled: (report) => deps.onPolled(account, report),
       onError: deps.onError,
     });
-    Object.assign(account, { session, device, engine, runner, chat, publicRepos: reader, as, contacts });
+    Object.assign(account, { session, device, engine, runner, chat, repo, publicRepos: reader, as, contacts });
     void refreshContacts(account).catch(deps.onError);
     return account;
   }

@@ -1,6 +1,7 @@
 import { AtmError } from '../errors';
 import { convoStatus, markConvoRead, setConvoEncrypted } from '../engine/conversations';
 import { messageKey, type MessageRecord } from '../engine/delivery-state';
+import { listOwnDevices, revokeOwnDevice } from '../engine/own-devices';
 import type { Clock, ConvoSettingsStore } from '../engine/ports';
 import { decodeGroupState, members as groupMembers } from '../mls';
 import { DEVICE_COLLECTION_NSID } from '../protocol/records';
@@ -36,6 +37,10 @@ function messageView(m: MessageRecord): MessageView {
     own: m.own,
     status: m.status,
   };
+}
+
+function ownDevicesDeps(account: ActiveAccount) {
+  return { publicRepos: account.publicRepos, did: account.session.did, thisDevice: account.device.rkey };
 }
 
 /** Maps each RPC method to its use case; the access checks already ran in `dispatch`. */
@@ -99,6 +104,8 @@ export function createHandlers(deps: BackgroundDeps): RpcHandlers {
       status: await status(convoId, account),
       messages: (await account.engine.conversationMessages(convoId)).map(messageView),
       members,
+      // MLS gives a member that joins no keys for earlier epochs: say so rather than look empty.
+      ...(group?.origin === 'joined' ? { joinedAt: group.createdAt } : {}),
     };
   }
 
@@ -158,6 +165,16 @@ export function createHandlers(deps: BackgroundDeps): RpcHandlers {
       const result = await status(convoId, await deps.account.current().catch(() => undefined));
       deps.notifyConvoStatus(result);
       return result;
+    },
+
+    // This account's devices (options page).
+    'devices.list': async () => {
+      const account = await deps.account.require();
+      return { devices: await listOwnDevices(ownDevicesDeps(account)) };
+    },
+    'devices.revoke': async ({ rkey }) => {
+      const account = await deps.account.require();
+      return revokeOwnDevice({ ...ownDevicesDeps(account), repo: account.repo }, rkey);
     },
   };
 }

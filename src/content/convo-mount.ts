@@ -1,4 +1,5 @@
 import type { ConvoStatus } from '../rpc/methods';
+import type { Theme } from '../ui/theme';
 
 /**
  * What the content script puts into bsky.app's conversation screen: a lock toggle and the panel
@@ -9,8 +10,23 @@ import type { ConvoStatus } from '../rpc/methods';
 export interface ConvoMount {
   readonly convoId: string;
   readonly host: HTMLElement;
+  /** The bsky.app theme the toggle and the panel are drawn in. */
+  readonly theme: Theme | undefined;
   showStatus(status: ConvoStatus | { convoId: string; error: string }): void;
+  /**
+   * Follows a change of bsky.app's theme. The panel only takes its theme from its URL (never
+   * from a message the page could forge), so it gets a fresh frame at the new URL; a new
+   * element rather than a new `src`, which would add an entry to the tab's history.
+   */
+  setTheme(theme: Theme | undefined): void;
   destroy(): void;
+}
+
+export interface ConvoMountOptions {
+  convoId: string;
+  theme: Theme | undefined;
+  panelUrl(theme: Theme | undefined): string;
+  onTogglePanel(open: boolean): void;
 }
 
 export const HOST_ATTRIBUTE = 'data-atmessaging-convo';
@@ -22,6 +38,10 @@ button { font: inherit; display: inline-flex; align-items: center; gap: 6px; bor
   border: 1px solid #8884; padding: 4px 12px; background: transparent; color: inherit; cursor: pointer; }
 button[aria-pressed="true"] { background: #1083fe; border-color: #1083fe; color: #fff; }
 button:focus-visible { outline: 2px solid #1083fe; outline-offset: 2px; }
+.bar { color: #0b0f14; }
+@media (prefers-color-scheme: dark) { .bar:not([data-theme]) { color: #f1f3f5; } }
+.bar[data-theme="dim"] { color: #f1f3f5; }
+.bar[data-theme="dark"] { color: #ffffff; }
 iframe { display: block; width: 100%; height: min(70vh, 560px); border: 0; }
 iframe[hidden] { display: none; }
 `;
@@ -48,12 +68,9 @@ function lockIcon(doc: Document): SVGSVGElement {
   return svg;
 }
 
-export function createConvoMount(
-  doc: Document,
-  convoId: string,
-  panelUrl: string,
-  onTogglePanel: (open: boolean) => void,
-): ConvoMount {
+export function createConvoMount(doc: Document, options: ConvoMountOptions): ConvoMount {
+  const { convoId } = options;
+  let theme = options.theme;
   const host = doc.createElement('div');
   host.setAttribute(HOST_ATTRIBUTE, convoId);
   const root = host.attachShadow({ mode: 'open' });
@@ -63,6 +80,7 @@ export function createConvoMount(
 
   const bar = doc.createElement('div');
   bar.className = 'bar';
+  if (theme) bar.dataset.theme = theme;
   const toggle = doc.createElement('button');
   toggle.type = 'button';
   toggle.setAttribute('data-testid', 'atm-toggle');
@@ -76,12 +94,16 @@ export function createConvoMount(
   toggle.append(lockIcon(doc), label, ' · ', state);
   bar.append(toggle);
 
-  const frame = doc.createElement('iframe');
-  frame.id = 'atm-panel';
-  frame.title = 'atmessaging encrypted chat';
-  frame.src = panelUrl;
-  frame.referrerPolicy = 'no-referrer';
-  frame.hidden = true;
+  function panelFrame(hidden: boolean): HTMLIFrameElement {
+    const frame = doc.createElement('iframe');
+    frame.id = 'atm-panel';
+    frame.title = 'atmessaging encrypted chat';
+    frame.src = options.panelUrl(theme);
+    frame.referrerPolicy = 'no-referrer';
+    frame.hidden = hidden;
+    return frame;
+  }
+  let frame = panelFrame(true);
 
   toggle.addEventListener('click', (event) => {
     // Only a real user gesture opens or closes the panel.
@@ -89,7 +111,7 @@ export function createConvoMount(
     const open = frame.hidden;
     frame.hidden = !open;
     toggle.setAttribute('aria-pressed', String(open));
-    onTogglePanel(open);
+    options.onTogglePanel(open);
   });
 
   root.append(style, bar, frame);
@@ -97,8 +119,21 @@ export function createConvoMount(
   return {
     convoId,
     host,
+    get theme() {
+      return theme;
+    },
     showStatus(status) {
       state.textContent = 'error' in status ? 'unavailable' : status.encrypted ? 'on' : 'off';
+    },
+    setTheme(next) {
+      if (next === theme) return;
+      theme = next;
+      if (theme) bar.dataset.theme = theme;
+      else delete bar.dataset.theme;
+      // An open panel stays open, in the new theme.
+      const fresh = panelFrame(frame.hidden);
+      frame.replaceWith(fresh);
+      frame = fresh;
     },
     destroy() {
       host.remove();

@@ -1,6 +1,7 @@
 import { convoIdFromPath } from './convo-route';
 import { createConvoMount, type ConvoMount } from './convo-mount';
 import type { ConvoStatus } from '../rpc/methods';
+import type { Theme } from '../ui/theme';
 
 /** bsky.app's conversation screen (`Layout.Screen testID="convoScreen"`). */
 export const CONVO_SCREEN_SELECTOR = '[data-testid="convoScreen"]';
@@ -8,8 +9,10 @@ export const CONVO_SCREEN_SELECTOR = '[data-testid="convoScreen"]';
 export interface WatcherDeps {
   doc: Document;
   location: { pathname: string };
-  panelUrl(convoId: string): string;
+  panelUrl(convoId: string, theme: Theme | undefined): string;
   convoStatus(convoId: string): Promise<ConvoStatus>;
+  /** bsky.app's current theme (see bsky-theme.ts); the panel is drawn in it. */
+  theme?(): Theme | undefined;
 }
 
 /**
@@ -26,8 +29,9 @@ export function findConvoScreen(doc: Document): HTMLElement | undefined {
 }
 
 /**
- * Keeps exactly one mount on the visible conversation screen of the current route.
- * `reconcile` is idempotent and cheap, so it can run on every navigation and DOM mutation.
+ * Keeps exactly one mount on the visible conversation screen of the current route, drawn in
+ * bsky.app's current theme. `reconcile` is idempotent and cheap, so it can run on every
+ * navigation and DOM mutation (including a theme change on <html>).
  */
 export function createConvoWatcher(deps: WatcherDeps) {
   let mounted: { mount: ConvoMount; anchor: HTMLElement } | undefined;
@@ -56,14 +60,19 @@ export function createConvoWatcher(deps: WatcherDeps) {
     ) {
       unmount();
     }
+    const theme = deps.theme?.();
     if (!mounted && convoId && anchor) {
-      const mount = createConvoMount(deps.doc, convoId, deps.panelUrl(convoId), () => {
-        void refreshStatus(mount);
+      const mount = createConvoMount(deps.doc, {
+        convoId,
+        theme,
+        panelUrl: (t) => deps.panelUrl(convoId, t),
+        onTogglePanel: () => void refreshStatus(mount),
       });
       anchor.prepend(mount.host);
       mounted = { mount, anchor };
       void refreshStatus(mount);
     }
+    mounted?.mount.setTheme(theme);
   }
 
   return {

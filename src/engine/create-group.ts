@@ -3,7 +3,7 @@ import { groupConversation, groupId as mlsGroupId, members, type GroupState } fr
 import { sealInvite } from '../protocol/invite';
 import { didOfIdentity } from '../protocol/device-uri';
 import type { DeliveryDeps } from './delivery-deps';
-import type { ChangeSet, GroupRecord, OutboxItem } from './delivery-state';
+import type { ChangeSet, GroupOrigin, GroupRecord, OutboxItem } from './delivery-state';
 import { epochRecordFor } from './epochs';
 import { encodeState, eventOutboxItem } from './group-events';
 import { createGroupWithDevices, type NewGroup } from './groups';
@@ -19,11 +19,16 @@ export function didsOf(state: GroupState): string[] {
   return [...dids].sort();
 }
 
-/** A fresh GroupRecord for a state this device just created or joined. */
+/**
+ * A fresh GroupRecord for a state this device just created or joined. `origin` defaults to
+ * 'joined': the one caller that creates (createGroupForDids) says so, every other new record
+ * comes from a Welcome.
+ */
 export async function newGroupRecord(
   deps: Pick<DeliveryDeps, 'mls' | 'clock'>,
   state: GroupState,
   convoId?: string,
+  origin: GroupOrigin = 'joined',
 ): Promise<GroupRecord> {
   const now = deps.clock.now();
   const conversation = convoId ?? groupConversation(state);
@@ -35,6 +40,7 @@ export async function newGroupRecord(
     retained: [],
     memberDids: didsOf(state),
     active: true,
+    origin,
     createdAt: now,
     updatedAt: now,
   };
@@ -51,7 +57,7 @@ export async function createGroupForDids(
   convoId?: string,
 ): Promise<{ changes: ChangeSet; group: GroupRecord; created: NewGroup }> {
   const created = await createGroupWithDevices(deps, dids, convoId);
-  const group = await newGroupRecord(deps, created.state, convoId);
+  const group = await newGroupRecord(deps, created.state, convoId, 'created');
   const putOutbox =
     created.welcome && created.ratchetTree ? await invitesFor(deps, created.added, created.welcome, created.ratchetTree) : [];
   return { changes: { putGroups: [group], putOutbox }, group, created };

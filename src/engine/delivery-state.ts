@@ -71,9 +71,18 @@ export interface GroupRecord {
   lastPathUpdateAt?: number;
   /** Messages this device sent since `lastPathUpdateAt` (the other self-update trigger). */
   sentSinceUpdate?: number;
+  /**
+   * How this device came to be in the group: it created it, or joined it from an invite (and
+   * so cannot read what was sent before `createdAt`). Absent on records stored before this was
+   * kept.
+   */
+  origin?: GroupOrigin;
+  /** When this device created or joined the group (ms). */
   createdAt: number;
   updatedAt: number;
 }
+
+export type GroupOrigin = 'created' | 'joined';
 
 /** Why we committed, so the commit can be redone on the winning branch if it loses (§6.7). */
 export type CommitIntent =

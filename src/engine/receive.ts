@@ -163,7 +163,7 @@ async function processInvite(
     welcome,
     ratchetTree,
     async (state, welcomeId, joined) => {
-      const fresh = await newGroupRecord(deps, state);
+      const fresh = await newGroupRecord(deps, state, undefined, 'joined');
       groupId = fresh.groupId;
       const existing = await stored(() => deps.store.getGroup(fresh.groupId));
       // Already a member (e.g. through another Welcome): never roll the group back. Once removed,
@@ -172,9 +172,9 @@ async function processInvite(
       if (existing?.active) {
         throw new AtmError('WelcomeReplayed', 'already a member of this group', { groupId });
       }
+      // createdAt is now also for a renewed membership: what was sent while removed is unreadable.
       const group: GroupRecord = {
         ...fresh,
-        ...(existing ? { createdAt: existing.createdAt } : {}),
         lastPathUpdateAt: deps.clock.now(),
         // §6.10: a last-resort key package may have been used by others too, and stays
         // published: refresh our leaf's keys at once.

@@ -53,6 +53,24 @@ export interface ConvoView {
   status: ConvoStatus;
   messages: MessageView[];
   members: MemberView[];
+  /**
+   * When this device joined the conversation's encrypted group from an invite (ms), rather than
+   * creating it: what was sent before cannot be decrypted here. Absent when it created the group.
+   */
+  joinedAt?: number;
+}
+
+/** One of the signed-in account's devices, as its repo lists it (options page). */
+export interface DeviceView {
+  rkey: string;
+  uri: string;
+  name?: string;
+  createdAt?: string;
+  /** This browser profile: removed by signing out, not by revoking. */
+  thisDevice: boolean;
+  /** False when the record does not match the device lexicon. */
+  readable: boolean;
+  keyPackages: number;
 }
 
 export interface BackgroundInfo {
@@ -79,6 +97,14 @@ export interface RpcMethods {
   /** Sends the member a plain DM explaining how to read the encrypted conversation. */
   'convo.invite': { params: { convoId: string; did: string }; result: { sent: true } };
   'convo.markRead': { params: { convoId: string }; result: ConvoStatus };
+
+  // This account's devices (options page).
+  'devices.list': { params: Record<string, never>; result: { devices: DeviceView[] } };
+  /**
+   * Deletes another device's record and key packages from the account's repo; `confirm` must be
+   * true (the UI asked the user). This device is refused with `ThisDevice`: sign out instead.
+   */
+  'devices.revoke': { params: { rkey: string; confirm: true }; result: { rkey: string; keyPackagesDeleted: number } };
 }
 
 export type Method = keyof RpcMethods;
@@ -135,6 +161,8 @@ function httpUrl(value: unknown, name: string): string {
 
 const DID = /^did:(plc:[a-z2-7]{24}|web:[a-zA-Z0-9.-]+(%3A[0-9]{1,5})?)$/;
 const MESSAGE_ID = /^[0-9a-f]{32}$/;
+// AT Protocol TID syntax: 13 base32-sortable characters, the first with the top bit clear.
+const TID = /^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$/;
 
 function convoOnly(params: unknown): { convoId: string } {
   const p = record(params);
@@ -232,6 +260,20 @@ export const METHODS: { [M in Method]: MethodSpec<M> } = {
     },
   },
   'convo.markRead': { callers: ['extension-page'], parse: convoOnly },
+
+  // This account's devices: extension pages only (a content script must never revoke).
+  'devices.list': { callers: ['extension-page'], parse: noParams },
+  'devices.revoke': {
+    callers: ['extension-page'],
+    parse(params) {
+      const p = record(params);
+      onlyKeys(p, ['rkey', 'confirm']);
+      if (p.confirm !== true) throw new AtmError('BadRequest', 'revoking a device must be confirmed');
+      // Device records are keyed by TID (lexicons/org/atmessaging/device.json).
+      if (typeof p.rkey !== 'string' || !TID.test(p.rkey)) throw new AtmError('BadRequest', 'not a device id');
+      return { rkey: p.rkey, confirm: true };
+    },
+  },
 };
 
 export function isMethod(name: unknown): name is Method {

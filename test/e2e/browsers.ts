@@ -34,6 +34,8 @@ export interface ChromiumOptions {
   /** A profile directory; a fresh temp one (removed on close) if omitted. */
   userDataDir?: string;
   headless: boolean;
+  /** Where the window opens on screen (with a display): two profiles side by side. */
+  windowPosition?: { x: number; y: number };
 }
 
 export interface ChromiumSession {
@@ -70,7 +72,10 @@ export async function launchChromium(options: ChromiumOptions): Promise<Chromium
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: which('chromium'),
       headless: options.headless,
-      args: chromiumArgs(options.extensionDir, options.replicaPort),
+      args: [
+        ...chromiumArgs(options.extensionDir, options.replicaPort),
+        ...(options.windowPosition ? [`--window-position=${options.windowPosition.x},${options.windowPosition.y}`] : []),
+      ],
       ignoreHTTPSErrors: true,
       viewport: { width: 1100, height: 800 },
       timeout: 30_000,

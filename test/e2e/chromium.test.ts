@@ -3,8 +3,8 @@ import type { Frame, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { launchChromium, type ChromiumSession } from './browsers';
 import { DEMO_CONVO_TITLES } from './demo-convos';
-import { manifestVersion, mountedOn, panelText, probePageAccess, snapshotMounts } from './page-probes';
-import { configureAndSignInChromium } from './product';
+import { manifestVersion, mountedOn, pageTheme, panelText, probePageAccess, snapshotMounts } from './page-probes';
+import { configureAndSignInChromium, deviceRecordUris } from './product';
 
 const POLL = { timeout: 10_000, interval: 50 };
 
@@ -53,8 +53,11 @@ describe('Chromium (MV3) on the bsky.app replica', () => {
 
   it('frames the panel from the extension origin and round-trips RPC to the background', async () => {
     const snap = await snapshot();
+    // The replica, like bsky.app, states its theme on <html>; the panel is asked to follow it.
+    const theme = await page.evaluate(pageTheme);
+    expect(theme).toMatch(/^(light|dim|dark)$/);
     expect(snap.hosts[0]?.iframeSrc).toBe(
-      `chrome-extension://${session.extensionId}/panel.html?convo=${alice.id}`,
+      `chrome-extension://${session.extensionId}/panel.html?convo=${alice.id}&theme=${theme}`,
     );
 
     await host(alice.id).getByTestId('atm-toggle').click();
@@ -62,7 +65,7 @@ describe('Chromium (MV3) on the bsky.app replica', () => {
 
     const frame = await panelFrame(alice.id);
     // Where the frame really is, as the browser reports it (not what the page asked for).
-    expect(frame.url()).toBe(`${session.extensionOrigin}/panel.html?convo=${alice.id}`);
+    expect(frame.url()).toBe(`${session.extensionOrigin}/panel.html?convo=${alice.id}&theme=${theme}`);
     expect(await frame.evaluate(() => location.origin)).toBe(session.extensionOrigin);
     // background.info is an extension-page-only method: the answer proves the panel's port
     // reached the background and was classified as an extension page.
@@ -102,6 +105,32 @@ describe('Chromium (MV3) on the bsky.app replica', () => {
       .poll(() => reloaded.evaluate(panelText, 'panel-status'), POLL)
       .toBe(`Conversation ${direct.id}: encryption on`);
     await page.screenshot({ path: shot('03-encrypted-after-reload') });
+  });
+
+  it("lists this device and the account's others on the options page, as the repo has them", async () => {
+    const { did } = inject('demo').accounts.alice;
+    const popup = await session.context.newPage();
+    await popup.goto(`${session.extensionOrigin}/popup.html`);
+    const thisDevice = await popup.getByTestId('account-device').textContent({ timeout: POLL.timeout });
+    await popup.close();
+    expect(thisDevice).toMatch(new RegExp(`^at://${did}/org\\.atmessaging\\.device/\\w+$`));
+
+    const options = await session.context.newPage();
+    await options.goto(`${session.extensionOrigin}/options.html`);
+    await options.getByTestId('device-list').waitFor({ timeout: POLL.timeout });
+    const rows = await options
+      .getByTestId('device-list')
+      .locator(':scope > li')
+      .evaluateAll((lis) => lis.map((li) => ({ uri: li.getAttribute('data-uri'), thisDevice: li.getAttribute('data-this-device') })));
+    // Other e2e profiles may have signed alice in too: the page lists exactly what her repo holds.
+    expect(rows.map((r) => r.uri).sort()).toEqual((await deviceRecordUris(inject('network').pdsUrl, did)).sort());
+    expect(rows.filter((r) => r.thisDevice === 'true').map((r) => r.uri)).toEqual([thisDevice]);
+    // No revoke button for the device in use (sign-out removes it); one for every other.
+    const rkey = thisDevice!.split('/').pop()!;
+    expect(await options.getByTestId(`device-revoke-${rkey}`).count()).toBe(0);
+    expect(await options.locator('[data-testid^="device-revoke-"]').count()).toBe(rows.length - 1);
+    await options.screenshot({ path: shot('05-options-devices') });
+    await options.close();
   });
 
   it('follows client-side navigation: remounts per conversation, unmounts elsewhere, remounts on back', async () => {

@@ -10,12 +10,14 @@ import { snapshotMounts } from './page-probes';
 import {
   configureAndSignInChromium,
   encryptedAndJoined,
+  NUDGE_MS,
   eventRecordsJson,
   foundTexts,
   openPanelChromium,
   pageTextAndMarkup,
   panelSnapshot,
   panelSummary,
+  reloadPanelChromium,
   repoCar,
   sendChromium,
   waitForKeyPackages,
@@ -24,8 +26,6 @@ import {
 const POLL = { timeout: 10_000, interval: 100 };
 /** The background reads peers' repos when the PDS firehose wakes it, and every minute anyway. */
 const DELIVERY = { timeout: 60_000, interval: 250 };
-/** How often a delivery poll reloads the panel (a fresh port, a fresh convo.view). */
-const NUDGE_MS = 15_000;
 
 /**
  * Two browser profiles, two people: alice and bob (the demo accounts) each sign in on their own
@@ -82,9 +82,7 @@ describe('Chromium: an encrypted conversation between two profiles', () => {
     return async () => {
       if (Date.now() - last > NUDGE_MS) {
         last = Date.now();
-        await frame.evaluate(() => location.reload()).catch(() => {});
-        await frame.waitForLoadState();
-        await frame.getByTestId('panel-status').waitFor({ timeout: POLL.timeout });
+        await reloadPanelChromium(frame);
       }
       return summary(frame, did)();
     };
@@ -130,6 +128,10 @@ describe('Chromium: an encrypted conversation between two profiles', () => {
     // the group automatically (DESIGN.md), and the panel then shows the conversation encrypted.
     await expect.poll(nudging(bobPanel, bob.did), DELIVERY).toMatchObject(encryptedAndJoined(direct));
     done.bobJoined = true;
+    // bob's device joined from an invite: his panel says earlier messages are unreadable there;
+    // alice's, whose device created the group, does not.
+    expect((await summary(bobPanel, bob.did)()).joinedNotice).toMatch(/^This device joined the encrypted conversation on .+\. Messages sent before then can't be read on this device\.$/);
+    expect((await summary(alicePanel, alice.did)()).joinedNotice).toBeNull();
     // The lock toggle in bob's bsky.app page follows (the background pushes the status).
     await expect.poll(() => bobPage.evaluate(snapshotMounts), POLL).toMatchObject({ hosts: [{ convoId: direct, state: 'on' }] });
   }, 100_000);

@@ -7,7 +7,7 @@ import type { Frame, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { launchChromium, launchFirefox, type ChromiumSession, type FirefoxSession } from './browsers';
 import { DEMO_CONVO_TITLES } from './demo-convos';
-import { manifestVersion, mountedOn, panelText, probePageAccess, snapshotMounts } from './page-probes';
+import { manifestVersion, mountedOn, pageTheme, panelText, probePageAccess, snapshotMounts } from './page-probes';
 import {
   configureAndSignInChromium,
   configureNetworkFirefox,
@@ -101,16 +101,19 @@ describe('Firefox ESR (MV2) on the bsky.app replica, over WebDriver BiDi', () =>
 
   it('frames the panel from the extension origin and round-trips RPC to the background', async () => {
     const snap = await snapshot();
-    expect(snap.hosts[0]?.iframeSrc).toBe(`${session.extensionOrigin}/panel.html?convo=${alice.id}`);
+    // The replica, like bsky.app, states its theme on <html>; the panel is asked to follow it.
+    const theme = await page.evaluate(pageTheme);
+    expect(theme).toMatch(/^(light|dim|dark)$/);
+    const panelUrl = `${session.extensionOrigin}/panel.html?convo=${alice.id}&theme=${theme}`;
+    expect(snap.hosts[0]?.iframeSrc).toBe(panelUrl);
 
     await page.click(inHost(alice.id, '[data-testid="atm-toggle"]'));
     await expect.poll(snapshot, POLL).toMatchObject({ hosts: [{ iframeHidden: false, pressed: 'true' }] });
 
     const frame = await panelFrame(alice.id);
     // Read inside the frame: where the document really is.
-    expect(await frame.evaluate(() => location.href)).toBe(
-      `${session.extensionOrigin}/panel.html?convo=${alice.id}`,
-    );
+    expect(await frame.evaluate(() => location.href)).toBe(panelUrl);
+    expect(await frame.evaluate(() => document.documentElement.dataset.theme)).toBe(theme);
     // background.info is an extension-page-only method: the answer proves the panel's port
     // reached the background and was classified as an extension page.
     await expect

@@ -139,3 +139,9 @@ export function mountedOn(convoId: string, title: string, state: 'on' | 'off') {
     ],
   };
 }
+
+/** The theme bsky.app's page states (`theme--*` on <html>); undefined without one. */
+export function pageTheme(): string | undefined {
+  const match = /(?:^|\s)theme--(light|dim|dark)(?:\s|$)/.exec(document.documentElement.className);
+  return match ? match[1] : undefined;
+}

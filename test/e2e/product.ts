@@ -64,6 +64,8 @@ export interface PanelSnapshot {
   actionError: string | null;
   sendError: string | null;
   composer: boolean;
+  /** The line saying this device joined from an invite (and what came before is unreadable). */
+  joinedNotice: string | null;
   messages: PanelMessage[];
   members: PanelMember[];
 }
@@ -72,7 +74,14 @@ export interface PanelSnapshot {
 export function panelSnapshot(): PanelSnapshot {
   // No named inner functions: a bundler's keepNames helper would not exist in the page.
   const texts: Record<string, string | null> = {};
-  for (const id of ['panel-status', 'panel-failure', 'panel-view-error', 'panel-action-error', 'panel-send-error']) {
+  for (const id of [
+    'panel-status',
+    'panel-failure',
+    'panel-view-error',
+    'panel-action-error',
+    'panel-send-error',
+    'panel-joined-notice',
+  ]) {
     const el = document.querySelector(`[data-testid="${id}"]`);
     texts[id] = el ? el.textContent : null;
   }
@@ -101,6 +110,7 @@ export function panelSnapshot(): PanelSnapshot {
     actionError: texts['panel-action-error'] ?? null,
     sendError: texts['panel-send-error'] ?? null,
     composer: document.querySelector('[data-testid="panel-composer"]') !== null,
+    joinedNotice: texts['panel-joined-notice'] ?? null,
     messages,
     members,
   };
@@ -115,9 +125,11 @@ export function pageTextAndMarkup(): string {
  * The panel as the conversation tests assert on it: `joined` is whether `did`'s own devices are
  * listed as members of the encrypted group (the members list only shows group members' devices).
  */
-export function panelSummary(snapshot: PanelSnapshot, did: string) {
+export function panelSummary(snapshot: PanelSnapshot, did: string): PanelSummary {
   return { ...snapshot, joined: snapshot.members.some((m) => m.did === did && m.devices > 0) };
 }
+
+export type PanelSummary = PanelSnapshot & { joined: boolean };
 
 /** What the panel of a member of the encrypted conversation shows (for toMatchObject). */
 export function encryptedAndJoined(convoId: string) {
@@ -150,12 +162,12 @@ export async function configureNetworkChromium(
   }
 }
 
-/** Popup page as a tab: handle + app password, then the account view with the handle. */
+/** Popup page as a tab: handle + app password, then the account view with the handle (returned). */
 export async function signInChromium(
   context: BrowserContext,
   extensionOrigin: string,
   account: DemoAccount,
-): Promise<void> {
+): Promise<string> {
   const page = await context.newPage();
   page.setDefaultTimeout(UI_TIMEOUT);
   try {
@@ -177,6 +189,7 @@ export async function signInChromium(
     }
     const shown = await outcome.textContent();
     if (shown !== `@${account.handle}`) throw new Error(`popup shows ${shown}, expected @${account.handle}`);
+    return shown;
   } finally {
     await page.close();
   }
@@ -187,9 +200,9 @@ export async function configureAndSignInChromium(
   extensionOrigin: string,
   network: NetworkInfo,
   account: DemoAccount,
-): Promise<void> {
+): Promise<string> {
   await configureNetworkChromium(context, extensionOrigin, network);
-  await signInChromium(context, extensionOrigin, account);
+  return signInChromium(context, extensionOrigin, account);
 }
 
 /** Opens `/messages/<convoId>`, waits for the toggle, opens the panel and returns its frame. */
@@ -211,6 +224,47 @@ export async function sendChromium(frame: PwFrame, text: string): Promise<void> 
   const composer = frame.getByTestId('panel-composer');
   await composer.fill(text, { timeout: UI_TIMEOUT });
   await composer.press('Enter', { timeout: UI_TIMEOUT });
+}
+
+/**
+ * Reloads the panel (a fresh port to the background, a fresh convo.view). While a delivery is
+ * awaited this is a fallback: the worker may have been stopped and the push event lost.
+ */
+export async function reloadPanelChromium(frame: PwFrame): Promise<void> {
+  await frame.evaluate(() => location.reload()).catch(() => {});
+  await frame.waitForLoadState();
+  await frame.getByTestId('panel-status').waitFor({ timeout: UI_TIMEOUT });
+}
+
+/** How often a delivery wait reloads the panel (see reloadPanelChromium). */
+export const NUDGE_MS = 15_000;
+
+/**
+ * Reads the panel until `ready` holds, reloading it every NUDGE_MS; for scripts, which have no
+ * `expect.poll`. A timeout says what the panel showed last.
+ */
+export async function waitForPanelChromium(
+  frame: PwFrame,
+  did: string,
+  what: string,
+  ready: (summary: PanelSummary) => boolean,
+  timeoutMs = 60_000,
+): Promise<PanelSummary> {
+  const deadline = Date.now() + timeoutMs;
+  let nudged = Date.now();
+  for (;;) {
+    const summary = panelSummary(await frame.evaluate(panelSnapshot), did);
+    if (ready(summary)) return summary;
+    if (Date.now() > deadline) {
+      throw new Error(`${what}: not within ${timeoutMs} ms; the panel showed ${JSON.stringify(summary)}`);
+    }
+    if (Date.now() - nudged > NUDGE_MS) {
+      nudged = Date.now();
+      await reloadPanelChromium(frame);
+    } else {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -362,6 +416,11 @@ export async function waitForKeyPackages(pdsUrl: string, did: string, timeoutMs 
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+}
+
+/** The AT-URIs of every `org.atmessaging.device` record of a repo, read from the PDS directly. */
+export async function deviceRecordUris(pdsUrl: string, did: string): Promise<string[]> {
+  return (await listAll(pdsUrl, did, 'org.atmessaging.device')).map((r) => r.uri);
 }
 
 /** Every `org.atmessaging.event` record of a repo, as JSON text (all pages). */

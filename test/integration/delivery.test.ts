@@ -78,6 +78,12 @@ describe('a direct conversation (alice and bob, two devices each)', () => {
     for (const n of members) {
       expect((await peers[n].engine.groups()).map((g) => g.groupId)).toContain(groupId);
     }
+    // The creator knows it made the group; the others that they joined it (the panel then says
+    // that what came before cannot be read on that device).
+    for (const n of members) {
+      const group = (await peers[n].engine.groups()).find((g) => g.groupId === groupId);
+      expect(group?.origin, n).toBe(n === 'alice1' ? 'created' : 'joined');
+    }
   });
 
   it('messages flow both ways and to the sender\'s other device, each exactly once', async () => {

@@ -1,6 +1,7 @@
 import { BackgroundInfo } from '../BackgroundInfo';
 import { useRpc } from '../rpc-context';
 import { useLoadable } from '../use-rpc';
+import { Devices } from './Devices';
 import { NetworkForm } from './NetworkForm';
 
 export function Options() {
@@ -24,6 +25,7 @@ export function Options() {
       ) : (
         <NetworkForm initial={settings.value} />
       )}
+      <Devices />
     </section>
   );
 }

@@ -27,6 +27,7 @@ export function EncryptedChat({ convoId, view, me, onView, onSent }: Props) {
         convoId={convoId}
         messages={view.messages}
         members={view.members}
+        joinedAt={view.joinedAt}
         onView={onView}
         onError={setActionError}
       />

@@ -1,4 +1,5 @@
 import type { MemberView } from '../../rpc/methods';
+import { Avatar } from './Avatar';
 import { InviteButton } from './InviteButton';
 import { deviceLabel, memberName } from './names';
 
@@ -13,7 +14,8 @@ export function MemberItem({ convoId, member, isMe, onError }: Props) {
   const name = memberName(member);
   return (
     <li class="member" data-testid={`panel-member-${member.did}`}>
-      <div>
+      <div class="member-head">
+        <Avatar member={member} label={`Profile picture of ${name}`} size={24} />
         <span class="name">{isMe ? `${name} (you)` : name}</span>
         {member.handle && member.displayName && <span class="muted"> @{member.handle}</span>}
       </div>

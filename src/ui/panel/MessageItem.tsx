@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks';
 import type { ConvoView, MemberView, MessageView } from '../../rpc/methods';
 import { errorCode } from '../error-code';
 import { useRpc } from '../rpc-context';
+import { Avatar } from './Avatar';
 import { formatSentAt } from './format-time';
 import { senderName } from './names';
 
@@ -45,6 +46,8 @@ export function MessageItem({ convoId, message, members, onView, onError }: Prop
       data-status={message.status}
     >
       <div class="meta">
+        {/* Beside the sender's name, which says who it is: the picture is decorative here. */}
+        {!message.own && <Avatar member={members.find((m) => m.did === message.senderDid)} size={20} />}
         <span class="sender">{senderName(message, members)}</span>{' '}
         <time dateTime={new Date(message.sentAt).toISOString()} title={time.full}>
           {time.short}

@@ -6,14 +6,18 @@ interface Props {
   convoId: string;
   messages: readonly MessageView[];
   members: readonly MemberView[];
+  /** When this device joined from an invite (ConvoView.joinedAt). */
+  joinedAt?: number | undefined;
   onView(view: ConvoView): void;
   onError(text: string): void;
 }
 
+const joinDate = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
 /** Within this distance of the bottom, new messages scroll into view; further up, the reader stays put. */
 const STICK_PX = 48;
 
-export function MessageList({ convoId, messages, members, onView, onError }: Props) {
+export function MessageList({ convoId, messages, members, joinedAt, onView, onError }: Props) {
   const log = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
   // Oldest first by the author's clock; the sort is stable, so equal times keep the
@@ -41,8 +45,16 @@ export function MessageList({ convoId, messages, members, onView, onError }: Pro
         atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
       }}
     >
+      {joinedAt !== undefined && (
+        // At the top of the history, where the missing messages would be.
+        <p class="muted joined-notice" data-testid="panel-joined-notice">
+          This device joined the encrypted conversation on{' '}
+          <time dateTime={new Date(joinedAt).toISOString()}>{joinDate.format(joinedAt)}</time>. Messages sent before
+          then can't be read on this device.
+        </p>
+      )}
       {ordered.length === 0 ? (
-        <p class="muted empty">No encrypted messages yet. Messages sent before this browser joined can't be shown.</p>
+        <p class="muted empty">No encrypted messages yet.</p>
       ) : (
         <ol class="messages">
           {ordered.map((m) => (

@@ -16,7 +16,10 @@ import { createSelfSignedCert } from '../certs';
  *   /messages/settings     chat settings (a /messages/* route that is not a conversation)
  *   /messages/:convoId     <div data-testid="convoScreen">: header, messages, <textarea> composer
  *   /profile/:handle       a profile screen (somewhere that is not messages)
- * A left nav is always visible with Home / Messages / Profile and a link per conversation.
+ *   /settings/appearance   colour mode (system / light / dark) and dark theme (dim / dark)
+ * A left nav is always visible with Home / Messages / Profile / Appearance and a link per
+ * conversation. Like bsky.app, the theme in use is a `theme--light|dim|dark` class on <html>,
+ * following the system colour scheme in the default "system" mode.
  *
  * Browsers reach it as https://bsky.app through a host mapping (Chromium
  * `--host-resolver-rules`) or the CONNECT proxy (Firefox); the certificate is self-signed.

@@ -3,6 +3,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { createConvoWatcher, findConvoScreen } from '../../../src/content/convo-watcher';
 import { HOST_ATTRIBUTE } from '../../../src/content/convo-mount';
 import type { ConvoStatus } from '../../../src/rpc/methods';
+import type { Theme } from '../../../src/ui/theme';
 
 function screen(hidden = false) {
   const el = document.createElement('div');
@@ -15,16 +16,18 @@ function screen(hidden = false) {
 function setup(statuses: Record<string, boolean> = {}) {
   const location = { pathname: '/' };
   const asked: string[] = [];
+  const page: { theme: Theme | undefined } = { theme: undefined };
   const watcher = createConvoWatcher({
     doc: document,
     location,
-    panelUrl: (id) => `chrome-extension://ext/panel.html?convo=${id}`,
+    panelUrl: (id, theme) => `chrome-extension://ext/panel.html?convo=${id}${theme ? `&theme=${theme}` : ''}`,
     convoStatus: async (convoId): Promise<ConvoStatus> => {
       asked.push(convoId);
       return { convoId, encrypted: statuses[convoId] ?? false };
     },
+    theme: () => page.theme,
   });
-  return { watcher, location, asked };
+  return { watcher, location, asked, page };
 }
 
 const hosts = () => Array.from(document.querySelectorAll(`[${HOST_ATTRIBUTE}]`));
@@ -149,6 +152,39 @@ describe('convo watcher', () => {
     expect(state()).toBe('off');
     watcher.showStatus({ convoId: 'c1', encrypted: true });
     expect(state()).toBe('on');
+  });
+
+  it("draws the panel in bsky.app's theme and follows a change with a fresh frame, open if it was", () => {
+    const { watcher, location, page } = setup();
+    screen();
+    location.pathname = '/messages/c1';
+    page.theme = 'light';
+    watcher.reconcile();
+    const host = hosts()[0] as HTMLElement;
+    const frame = () => host.shadowRoot!.querySelectorAll('iframe');
+    const bar = host.shadowRoot!.querySelector<HTMLElement>('.bar')!;
+    expect(frame()[0]!.getAttribute('src')).toBe('chrome-extension://ext/panel.html?convo=c1&theme=light');
+    expect(bar.dataset.theme).toBe('light');
+
+    const first = frame()[0]!;
+    watcher.reconcile(); // nothing changed: the same frame stays
+    expect(frame()[0]).toBe(first);
+
+    // The user opens the panel (a trusted click), then the page turns dark.
+    first.hidden = false;
+    page.theme = 'dim';
+    watcher.reconcile();
+    expect(hosts()).toEqual([host]);
+    expect(frame()).toHaveLength(1);
+    expect(frame()[0]).not.toBe(first);
+    expect(frame()[0]!.getAttribute('src')).toBe('chrome-extension://ext/panel.html?convo=c1&theme=dim');
+    expect(frame()[0]!.hidden).toBe(false);
+    expect(bar.dataset.theme).toBe('dim');
+
+    page.theme = undefined;
+    watcher.reconcile();
+    expect(frame()[0]!.getAttribute('src')).toBe('chrome-extension://ext/panel.html?convo=c1');
+    expect(bar.dataset.theme).toBeUndefined();
   });
 
   it('picks the last visible conversation screen', () => {

@@ -24,8 +24,41 @@
     return el;
   }
 
+  // Themes as bsky.app does them (social-app src/alf/util/useColorModeTheme.ts): a colour mode
+  // (system, light or dark) and the dark theme to use (dim or dark), kept in localStorage; the
+  // theme in use is stated by exactly one `theme--light|dim|dark` class on <html>, swapped when
+  // the preference or the system colour scheme changes.
+  const systemDark = window.matchMedia('(prefers-color-scheme: dark)');
+
+  function themePrefs() {
+    const colorMode = localStorage.getItem('replica.colorMode');
+    const darkTheme = localStorage.getItem('replica.darkTheme');
+    return {
+      colorMode: colorMode === 'light' || colorMode === 'dark' ? colorMode : 'system',
+      darkTheme: darkTheme === 'dark' ? 'dark' : 'dim',
+    };
+  }
+
+  function applyTheme() {
+    const { colorMode, darkTheme } = themePrefs();
+    const light = colorMode === 'light' || (colorMode === 'system' && !systemDark.matches);
+    const theme = light ? 'light' : darkTheme;
+    const html = document.documentElement;
+    html.className = html.className.replace(/(theme)--\w+/g, '').trim();
+    html.classList.add(`theme--${theme}`);
+  }
+
+  function setThemePref(key, value) {
+    localStorage.setItem(`replica.${key}`, value);
+    applyTheme();
+  }
+
+  applyTheme();
+  systemDark.addEventListener('change', applyTheme);
+
   function route(pathname) {
     if (pathname === '/' || pathname === '') return { name: 'home' };
+    if (/^\/settings\/appearance\/?$/.test(pathname)) return { name: 'appearance' };
     if (/^\/messages\/?$/.test(pathname)) return { name: 'inbox' };
     if (/^\/messages\/settings\/?$/.test(pathname)) return { name: 'messagesSettings' };
     let m = /^\/messages\/([^/]+)\/?$/.exec(pathname);
@@ -69,6 +102,20 @@
       { 'data-testid': 'profileScreen' },
       h('h1', {}, `@${handle}`),
       h('a', { href: '/messages' }, 'Message'),
+    );
+  }
+
+  function appearanceScreen() {
+    const choice = (key, value, label) =>
+      h('button', { type: 'button', 'data-testid': `appearance-${key}-${value}`, onclick: () => setThemePref(key, value) }, label);
+    return h(
+      'div',
+      { 'data-testid': 'appearanceScreen' },
+      h('h1', {}, 'Appearance'),
+      h('h2', {}, 'Color mode'),
+      h('div', { class: 'choices' }, choice('colorMode', 'system', 'System'), choice('colorMode', 'light', 'Light'), choice('colorMode', 'dark', 'Dark')),
+      h('h2', {}, 'Dark theme'),
+      h('div', { class: 'choices' }, choice('darkTheme', 'dim', 'Dim'), choice('darkTheme', 'dark', 'Dark')),
     );
   }
 
@@ -137,6 +184,8 @@
         return convoScreen(r.convoId);
       case 'profile':
         return profileScreen(r.handle);
+      case 'appearance':
+        return appearanceScreen();
       default:
         return notFoundScreen();
     }
