@@ -7,7 +7,6 @@ import { cachedConversationMembers, chatClient, type ChatClient } from '../atpro
 import { watchRepos, type WebSocketConstructor } from '../atproto/firehose';
 import { createAuthenticationService, type AuthenticationService } from '../engine/authentication-service';
 import { ensureDevice } from '../engine/device-registration';
-import { replenishKeyPackages } from '../engine/key-package-pool';
 import { mlsAuthService } from '../engine/mls-auth';
 import { DEFAULT_DELIVERY_POLICY } from '../engine/delivery-deps';
 import { createDeliveryEngine, type DeliveryEngine } from '../engine/delivery-engine';
@@ -113,8 +112,6 @@ export function createAccountService(deps: AccountDeps): AccountService {
       onMaintenanceError: deps.onError,
     });
     const contacts = new Set<string>([session.did]);
-    // The pool is topped up in the background: a slow PDS must not hold the sign-in up.
-    void replenishKeyPackages({ repo, publicRepos: reader, keyPackages, device, mls, newTid }).catch(deps.onError);
     const account = {} as ActiveAccount;
     const runner = startDeliveryRunner({
       engine,
