@@ -284,6 +284,8 @@ export async function processCommit(ctx: MlsContext, state: GroupState, message:
   const pm = routePrivateMessage(state, message, 'commit');
   let seen: { senderLeafIndex: number | undefined; proposals: ProposalWithSender[] } | undefined;
   let expiredAdd = false;
+  let removesUs = false;
+  let unsupported = false;
   const result = await runMls(ctx, 'processCommit', (config) =>
     processPrivateMessage({ ...state, clientConfig: config }, pm, emptyPskIndex, ctx.suite.impl, (incoming) => {
       if (incoming.kind !== 'commit') return 'reject';
@@ -302,11 +304,31 @@ export async function processCommit(ctx: MlsContext, state: GroupState, message:
           return true;
         }
       });
-      return supported && !expiredAdd ? 'accept' : 'reject';
+      // ts-mls 1.6.4 recognises its own removal only while its leaf stays blank; when the same
+      // commit adds someone into that leaf, it tries to decrypt the UpdatePath and fails. The
+      // commit is decrypted, signed by a member and its proposals validated by now, which is all
+      // a removed member can check: stop here and record the removal ourselves.
+      removesUs = incoming.proposals.some(
+        (p) => p.proposal.proposalType === 'remove' && p.proposal.remove.removed === state.privatePath.leafIndex,
+      );
+      unsupported = !supported;
+      return supported && !expiredAdd && !removesUs ? 'accept' : 'reject';
     }),
   );
   if (result.kind !== 'newState' || seen === undefined) {
     throw new MlsLayerError('UnexpectedMessage', 'processCommit: not a commit');
+  }
+  if (result.actionTaken === 'reject' && removesUs && !expiredAdd && !unsupported && seen.senderLeafIndex !== undefined) {
+    return {
+      newState: settle(ctx, { ...state, unappliedProposals: {}, groupActiveState: { kind: 'removedFromGroup' } }),
+      committer: memberAt(state.ratchetTree, seen.senderLeafIndex),
+      added: [],
+      removed: seen.proposals.flatMap(({ proposal }) =>
+        proposal.proposalType === 'remove' ? [memberAt(state.ratchetTree, proposal.remove.removed)] : [],
+      ),
+      removedSelf: true,
+      consumed: [],
+    };
   }
   if (result.actionTaken === 'reject' && expiredAdd) {
     throw new MlsLayerError('KeyPackageExpired', 'processCommit: the commit adds a key package outside its lifetime');

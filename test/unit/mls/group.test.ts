@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { unprotectPrivateMessage } from 'ts-mls/messageProtection.js';
 import { decodeMlsMessage } from 'ts-mls';
 import {
+  changeMembers,
   createGroup,
   decryptApplicationMessage,
   encodeGroupState,
@@ -11,6 +12,7 @@ import {
   exportSecret,
   groupId,
   isActive,
+  joinGroup,
   members,
   ownLeafIndex,
   processCommit,
@@ -18,7 +20,7 @@ import {
   selfUpdate,
   type GroupState,
 } from '../../../src/mls';
-import { buildGroup, everyoneProcesses, hex, keyPackageFor, rejection, text, utf8 } from './helpers';
+import { buildGroup, everyoneProcesses, hex, keyPackageFor, newDevice, rejection, text, utf8 } from './helpers';
 
 const NAMES = ['alice', 'bob', 'carol', 'dave'];
 
@@ -193,6 +195,50 @@ describe('removing a member', () => {
     expect((await rejection(() => removeMembers(ctx, states[0]!, [5]))).code).toBe('NotMember');
     expect((await rejection(() => removeMembers(ctx, states[0]!, [0]))).code).toBe('InvalidInput');
     expect((await rejection(() => removeMembers(ctx, states[0]!, [1, 1]))).code).toBe('InvalidInput');
+  });
+});
+
+describe('one commit that removes and adds (membership upkeep, docs/protocol.md §6.9)', () => {
+  it('the removed member learns it was removed even when the newcomer takes its leaf; everyone else follows', async () => {
+    const { ctx, states, devices, registry } = await buildGroup(NAMES);
+    const newcomer = await newDevice('erin');
+    registry.register(newcomer);
+    const kp = await keyPackageFor(ctx, newcomer);
+    const change = await changeMembers(ctx, states[0]!, { add: [kp.keyPackage], remove: [2] });
+    expect(change.removed.map((m) => m.identity)).toEqual([devices[2]!.identity]);
+    // ts-mls fills the first blank leaf: the newcomer sits where the removed member sat.
+    expect(change.added.map((m) => m.leafIndex)).toEqual([2]);
+    expect(change.welcome).toBeDefined();
+
+    const removed = await processCommit(ctx, states[2]!, change.commit);
+    expect(removed.removedSelf).toBe(true);
+    expect(removed.committer.identity).toBe(devices[0]!.identity);
+    expect(isActive(removed.newState)).toBe(false);
+    const others = await Promise.all([1, 3].map((i) => processCommit(ctx, states[i]!, change.commit)));
+    for (const o of others) {
+      expect(o.removedSelf).toBe(false);
+      expect(o.removed.map((m) => m.leafIndex)).toEqual([2]);
+      expect(o.added.map((m) => m.identity)).toEqual([newcomer.identity]);
+    }
+    const joined = await joinGroup(ctx, {
+      welcome: change.welcome!,
+      ratchetTree: change.ratchetTree,
+      keyPackage: kp.keyPackage,
+      privateKeyPackage: kp.privateKeyPackage,
+    });
+    const remaining = [change.newState, ...others.map((o) => o.newState), joined];
+    const exports = await exportAll(ctx, remaining);
+    expect(new Set(exports).size).toBe(1);
+    expect((await exportAll(ctx, [removed.newState]))[0]).not.toBe(exports[0]);
+    const after = await encryptApplicationMessage(ctx, joined, utf8('after'));
+    expect((await rejection(() => decryptApplicationMessage(ctx, removed.newState, after.message))).code).toBe('NotMember');
+  });
+
+  it('refuses an empty change, a duplicate, or removing oneself', async () => {
+    const { ctx, states } = await buildGroup(['alice', 'bob']);
+    expect((await rejection(() => changeMembers(ctx, states[0]!, { add: [], remove: [] }))).code).toBe('InvalidInput');
+    expect((await rejection(() => changeMembers(ctx, states[0]!, { add: [], remove: [1, 1] }))).code).toBe('InvalidInput');
+    expect((await rejection(() => changeMembers(ctx, states[0]!, { add: [], remove: [0] }))).code).toBe('InvalidInput');
   });
 });
 
