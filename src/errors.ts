@@ -52,7 +52,9 @@ export type AtmErrorCode =
   | 'InvalidInput'
   // Events (src/protocol): envelope, padding, invites
   | 'InvalidEnvelope'
-  | 'WelcomeReplayed';
+  | 'WelcomeReplayed'
+  // Safety numbers (docs/protocol.md §9): the fingerprint to verify is no longer the current one.
+  | 'SafetyNumberChanged';
 
 export class AtmError extends Error {
   override readonly name: string = 'AtmError';
