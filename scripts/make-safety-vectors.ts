@@ -16,7 +16,7 @@ import { deviceFromSeeds, hex, VECTOR_SEEDS } from '../test/unit/protocol/vector
 
 const seed = (first: number) => Uint8Array.from({ length: 32 }, (_, i) => (first + i) & 0xff);
 
-async function device(did: string, rkey: string, signatureSeed: Uint8Array) {
+async function device(did: string, rkey: string, signatureSeed: Uint8Array<ArrayBuffer>) {
   const keys = await deviceFromSeeds({ ...VECTOR_SEEDS, did, rkey, signatureSeed });
   return { rkey, signatureSeed: hex(signatureSeed), signatureKey: keys.signaturePublicKey, uri: deviceUri({ did, rkey }) };
 }

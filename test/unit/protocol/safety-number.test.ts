@@ -84,7 +84,7 @@ describe('safety number test vectors', () => {
 
   it('reproduce the iteration from H_0 (5200 rounds of SHA-512 over H || key_set)', () => {
     const p = people.bob!;
-    let h = unhex(p.h0);
+    let h: Uint8Array = unhex(p.h0);
     const keySet = unhex(p.keySet);
     for (let i = 0; i < FINGERPRINT_ITERATIONS; i++) h = sha512(new Uint8Array([...h, ...keySet]));
     expect(hex(h.slice(0, 32))).toBe(p.fingerprint);
