@@ -1,5 +1,6 @@
 import type { MemberView } from '../../rpc/methods';
 import { InviteButton } from './InviteButton';
+import { SafetyControls } from './SafetyControls';
 import { deviceLabel, memberName } from './names';
 
 interface Props {
@@ -16,6 +17,7 @@ export function MemberItem({ convoId, member, isMe, onError }: Props) {
       <div>
         <span class="name">{isMe ? `${name} (you)` : name}</span>
         {member.handle && member.displayName && <span class="muted"> @{member.handle}</span>}
+        {!isMe && <SafetyControls member={member} name={name} />}
       </div>
       {member.withoutExtension ? (
         <div class="member-row">
