@@ -18,7 +18,12 @@ const seed = (first: number) => Uint8Array.from({ length: 32 }, (_, i) => (first
 
 async function device(did: string, rkey: string, signatureSeed: Uint8Array<ArrayBuffer>) {
   const keys = await deviceFromSeeds({ ...VECTOR_SEEDS, did, rkey, signatureSeed });
-  return { rkey, signatureSeed: hex(signatureSeed), signatureKey: keys.signaturePublicKey, uri: deviceUri({ did, rkey }) };
+  return {
+    rkey,
+    signatureSeed: hex(signatureSeed),
+    signatureKey: keys.signaturePublicKey,
+    uri: deviceUri({ did, rkey }),
+  };
 }
 
 type VectorDevice = Awaited<ReturnType<typeof device>>;
@@ -86,5 +91,8 @@ const vectors = {
     { between: ['alice', 'bobTwoDevices'], ...pair(alice.fp, bobTwo.fp) },
   ],
 };
-writeFileSync(new URL('../docs/test-vectors/safety-number-v1.json', import.meta.url), `${JSON.stringify(vectors, null, 2)}\n`);
+writeFileSync(
+  new URL('../docs/test-vectors/safety-number-v1.json', import.meta.url),
+  `${JSON.stringify(vectors, null, 2)}\n`,
+);
 console.log('wrote docs/test-vectors/safety-number-v1.json');

@@ -32,7 +32,13 @@ export interface ProvenDeviceSet {
 export const MAX_DEVICES = 64;
 
 /** A listed record is left out for these; anything else (network, identity) decides nothing. */
-const RECORD_FAILURES: readonly AtmErrorCode[] = ['InvalidRecord', 'InvalidCredential', 'UnknownDevice', 'KeyMismatch', 'ProofInvalid'];
+const RECORD_FAILURES: readonly AtmErrorCode[] = [
+  'InvalidRecord',
+  'InvalidCredential',
+  'UnknownDevice',
+  'KeyMismatch',
+  'ProofInvalid',
+];
 
 /**
  * Lists the DID's device records and keeps those the Authentication Service proves: present in
@@ -56,7 +62,8 @@ export async function provenDeviceSet(
         const proven = await deps.as.verify(r.uri, record.signatureKey);
         return { device: { uri: proven.uri, signatureKey: proven.record.signatureKey, cid: proven.cid } };
       } catch (error) {
-        if (isAtmError(error) && RECORD_FAILURES.includes(error.code)) return { rejected: { uri: r.uri, code: error.code } };
+        if (isAtmError(error) && RECORD_FAILURES.includes(error.code))
+          return { rejected: { uri: r.uri, code: error.code } };
         throw error;
       }
     }),
@@ -154,7 +161,11 @@ export function createContactSafety(deps: ContactSafetyDeps): ContactSafety {
   return {
     async safetyNumber(did) {
       notOwn(did);
-      const [mine, theirs, stored] = await Promise.all([deviceSet(deps.myDid, true), deviceSet(did, true), deps.store.get(did)]);
+      const [mine, theirs, stored] = await Promise.all([
+        deviceSet(deps.myDid, true),
+        deviceSet(did, true),
+        deps.store.get(did),
+      ]);
       const theirFingerprint = fingerprintOf(theirs);
       const number = safetyNumber(fingerprintOf(mine), theirFingerprint);
       const current = toHex(theirFingerprint);

@@ -1,8 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { toHex } from '../../../src/bytes';
 import { createAuthenticationService } from '../../../src/engine/authentication-service';
-import { createContactSafety, provenDeviceSet, safetyState, type SafetyState } from '../../../src/engine/contact-safety';
-import type { ContactVerification, ContactVerificationStore, PublicRepos, RecordProver } from '../../../src/engine/ports';
+import {
+  createContactSafety,
+  provenDeviceSet,
+  safetyState,
+  type SafetyState,
+} from '../../../src/engine/contact-safety';
+import type {
+  ContactVerification,
+  ContactVerificationStore,
+  PublicRepos,
+  RecordProver,
+} from '../../../src/engine/ports';
 import { AtmError, isAtmError } from '../../../src/errors';
 import { DEVICE_COLLECTION_NSID } from '../../../src/protocol/records';
 import { fingerprint, safetyNumber } from '../../../src/protocol/safety-number';
@@ -118,7 +128,10 @@ describe('proven device set', () => {
     w.putDevice(BOB, '3lbbbbbbbbbb2', key(2));
     w.putDevice(BOB, '3lbbbbbbbbbb3', key(3));
     w.putDevice(BOB, '3lbbbbbbbbbb4', key(4));
-    w.repo(BOB).seed(DEVICE_COLLECTION_NSID, '3lbbbbbbbbbb5', { $type: 'org.atmessaging.device', signatureKey: 'nope' });
+    w.repo(BOB).seed(DEVICE_COLLECTION_NSID, '3lbbbbbbbbbb5', {
+      $type: 'org.atmessaging.device',
+      signatureKey: 'nope',
+    });
     w.putDevice(BOB, 'self', key(6));
     // The listing claims key 9 where the signed repo holds key 3; device 4 has no proof.
     w.listingOverride.set(uri(BOB, '3lbbbbbbbbbb3'), deviceJson(key(9)));

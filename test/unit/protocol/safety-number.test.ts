@@ -30,7 +30,8 @@ interface VectorPerson {
 }
 
 const people = vectors.fingerprints as Record<string, VectorPerson>;
-const keysOf = (p: VectorPerson): DeviceKey[] => p.devices.map((d) => ({ uri: d.uri, signatureKey: unhex(d.signatureKey) }));
+const keysOf = (p: VectorPerson): DeviceKey[] =>
+  p.devices.map((d) => ({ uri: d.uri, signatureKey: unhex(d.signatureKey) }));
 
 const ALICE = 'did:plc:vectorsaaaaaaaaaaaaaaaaa';
 const BOB = 'did:plc:vectorsbbbbbbbbbbbbbbbbb';
@@ -54,11 +55,18 @@ describe('safety number test vectors', () => {
     for (const p of Object.values(people)) {
       for (const d of p.devices) {
         const rkey = d.uri.split('/').pop()!;
-        const keys = await deviceFromSeeds({ ...VECTOR_SEEDS, did: p.did, rkey, signatureSeed: unhex(d.signatureSeed) });
+        const keys = await deviceFromSeeds({
+          ...VECTOR_SEEDS,
+          did: p.did,
+          rkey,
+          signatureSeed: unhex(d.signatureSeed),
+        });
         expect(hex(keys.signaturePublicKey)).toBe(d.signatureKey);
       }
     }
-    const protocol = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../../docs/test-vectors/protocol-v1.json'), 'utf8'));
+    const protocol = JSON.parse(
+      readFileSync(resolve(import.meta.dirname, '../../../docs/test-vectors/protocol-v1.json'), 'utf8'),
+    );
     expect(people.alice!.devices[0]).toMatchObject({
       uri: protocol.device.credentialIdentity,
       signatureKey: protocol.device.signaturePublicKey,
@@ -98,13 +106,17 @@ describe('safety number test vectors', () => {
       expect(v.groups).toHaveLength(12);
       for (const g of v.groups) expect(g).toMatch(/^[0-9]{5}$/);
       // The halves are the two digit strings, lower fingerprint first.
-      const [lo, hi] = [people[v.between[0]]!, people[v.between[1]]!].sort((x, y) => (x.fingerprint < y.fingerprint ? -1 : 1));
+      const [lo, hi] = [people[v.between[0]]!, people[v.between[1]]!].sort((x, y) =>
+        x.fingerprint < y.fingerprint ? -1 : 1,
+      );
       expect(v.groups.join('')).toBe(lo!.digits + hi!.digits);
-      expect(v.qr).toBe(`ATMESSAGING:SAFETY-NUMBER:1:${lo!.fingerprint.toUpperCase()}:${hi!.fingerprint.toUpperCase()}`);
+      expect(v.qr).toBe(
+        `ATMESSAGING:SAFETY-NUMBER:1:${lo!.fingerprint.toUpperCase()}:${hi!.fingerprint.toUpperCase()}`,
+      );
     }
   });
 
-  it('show that every change of bob\'s devices changes the number alice sees', () => {
+  it("show that every change of bob's devices changes the number alice sees", () => {
     const numbers = (vectors.safetyNumbers as Array<{ groups: string[] }>).map((v) => v.groups.join(' '));
     expect(new Set(numbers).size).toBe(numbers.length);
     const fps = ['bob', 'bobRekeyed', 'bobTwoDevices', 'bobNoDevices'].map((n) => people[n]!.fingerprint);
@@ -116,15 +128,29 @@ describe('fingerprint', () => {
   it('does not depend on the order devices are listed in', () => {
     const devices = [dev(ALICE, '3lbaaaaaaaaaa', 1), dev(ALICE, '3lbbbbbbbbbbb', 2), dev(ALICE, '3lbcccccccccc', 3)];
     const reference = hex(fingerprint(ALICE, devices));
-    for (const order of [[2, 0, 1], [1, 2, 0], [2, 1, 0]]) {
-      expect(hex(fingerprint(ALICE, order.map((i) => devices[i]!)))).toBe(reference);
+    for (const order of [
+      [2, 0, 1],
+      [1, 2, 0],
+      [2, 1, 0],
+    ]) {
+      expect(
+        hex(
+          fingerprint(
+            ALICE,
+            order.map((i) => devices[i]!),
+          ),
+        ),
+      ).toBe(reference);
     }
   });
 
   it('changes when a key changes, a device is added or removed, or the DID differs', () => {
     const base = [dev(ALICE, '3lbaaaaaaaaaa', 1), dev(ALICE, '3lbbbbbbbbbbb', 2)];
     const reference = hex(fingerprint(ALICE, base));
-    const rekeyed = [base[0]!, { ...base[1]!, signatureKey: Uint8Array.from(key(2), (b, i) => (i === 31 ? b ^ 1 : b)) }];
+    const rekeyed = [
+      base[0]!,
+      { ...base[1]!, signatureKey: Uint8Array.from(key(2), (b, i) => (i === 31 ? b ^ 1 : b)) },
+    ];
     const variants = [
       fingerprint(ALICE, rekeyed),
       fingerprint(ALICE, [...base, dev(ALICE, '3lbcccccccccc', 3)]),
@@ -142,13 +168,15 @@ describe('fingerprint', () => {
     expect(codeOf(() => fingerprint(ALICE, [dev(ALICE, '3lbaaaaaaaaaa', 1), dev(ALICE, '3lbaaaaaaaaaa', 2)]))).toBe(
       'InvalidInput',
     );
-    expect(codeOf(() => fingerprint(ALICE, [{ ...dev(ALICE, '3lbaaaaaaaaaa', 1), signatureKey: new Uint8Array(33) }]))).toBe(
-      'InvalidInput',
-    );
+    expect(
+      codeOf(() => fingerprint(ALICE, [{ ...dev(ALICE, '3lbaaaaaaaaaa', 1), signatureKey: new Uint8Array(33) }])),
+    ).toBe('InvalidInput');
     expect(codeOf(() => fingerprint('alice.test', []))).toBe('InvalidInput');
-    expect(codeOf(() => fingerprint(ALICE, [{ uri: `at://${ALICE}/app.bsky.feed.post/3lbaaaaaaaaaa`, signatureKey: key(1) }]))).toBe(
-      'InvalidCredential',
-    );
+    expect(
+      codeOf(() =>
+        fingerprint(ALICE, [{ uri: `at://${ALICE}/app.bsky.feed.post/3lbaaaaaaaaaa`, signatureKey: key(1) }]),
+      ),
+    ).toBe('InvalidCredential');
   });
 });
 

@@ -15,7 +15,11 @@ const pageSender = {
   url: 'chrome-extension://ext-id/panel.html?convo=c1',
   tab: { url: 'https://bsky.app/messages/c1' },
 };
-const contentSender = { id: 'ext-id', url: 'https://bsky.app/messages/c1', tab: { url: 'https://bsky.app/messages/c1' } };
+const contentSender = {
+  id: 'ext-id',
+  url: 'https://bsky.app/messages/c1',
+  tab: { url: 'https://bsky.app/messages/c1' },
+};
 const BOB = 'did:plc:bbbbbbbbbbbbbbbbbbbbbbbb';
 const FP = 'ab'.repeat(32);
 
@@ -24,7 +28,15 @@ function handlers() {
   const h = {
     'contact.safetyNumber': (params: { did: string }) => {
       calls.push(['contact.safetyNumber', params]);
-      return { did: params.did, groups: Array(12).fill('01234'), qr: 'QR', fingerprint: FP, state: 'unverified', devices: 1, rejected: 0 };
+      return {
+        did: params.did,
+        groups: Array(12).fill('01234'),
+        qr: 'QR',
+        fingerprint: FP,
+        state: 'unverified',
+        devices: 1,
+        rejected: 0,
+      };
     },
     'contact.verify': (params: { did: string; fingerprint: string }) => {
       calls.push(['contact.verify', params]);
@@ -63,7 +75,10 @@ describe('contact safety methods', () => {
 
   it('round-trip from an extension page', async () => {
     const { client, calls } = connected(pageSender);
-    await expect(client.call('contact.safetyNumber', { did: BOB })).resolves.toMatchObject({ did: BOB, fingerprint: FP });
+    await expect(client.call('contact.safetyNumber', { did: BOB })).resolves.toMatchObject({
+      did: BOB,
+      fingerprint: FP,
+    });
     await expect(client.call('contact.verify', { did: BOB, fingerprint: FP })).resolves.toEqual({
       did: BOB,
       state: 'verified',
@@ -104,9 +119,10 @@ describe('contact safety methods', () => {
       ['contact.unverify', { did: `${BOB} ` }],
     ];
     for (const [method, params] of bad) {
-      expect(await codeOf(client.call(method as 'contact.verify', params as never)), `${method} ${JSON.stringify(params)}`).toBe(
-        'BadRequest',
-      );
+      expect(
+        await codeOf(client.call(method as 'contact.verify', params as never)),
+        `${method} ${JSON.stringify(params)}`,
+      ).toBe('BadRequest');
     }
     expect(calls).toEqual([]);
   });

@@ -16,7 +16,11 @@ const EARLIER_STEPS: Array<(db: IDBDatabase) => void> = [
   },
   (db) => {
     db.createObjectStore('groups', { keyPath: 'groupId' });
-    db.createObjectStore('messages', { keyPath: ['groupId', 'id'] }).createIndex('byGroupSentAt', ['groupId', 'sentAt', 'id']);
+    db.createObjectStore('messages', { keyPath: ['groupId', 'id'] }).createIndex('byGroupSentAt', [
+      'groupId',
+      'sentAt',
+      'id',
+    ]);
     db.createObjectStore('outbox', { keyPath: 'rkey' }).createIndex('byCreatedAt', 'createdAt');
     db.createObjectStore('cursors', { keyPath: 'did' });
     db.createObjectStore('pending', { keyPath: 'uri' });

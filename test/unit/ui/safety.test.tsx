@@ -13,7 +13,20 @@ const FP1 = '11'.repeat(32);
 const FP2 = '22'.repeat(32);
 const QR1 = `ATMESSAGING:SAFETY-NUMBER:1:${'0A'.repeat(32)}:${'F1'.repeat(32)}`;
 const QR2 = `ATMESSAGING:SAFETY-NUMBER:1:${'0B'.repeat(32)}:${'F2'.repeat(32)}`;
-const GROUPS1 = ['12345', '67890', '11111', '22222', '33333', '44444', '55555', '66666', '77777', '88888', '99999', '00000'];
+const GROUPS1 = [
+  '12345',
+  '67890',
+  '11111',
+  '22222',
+  '33333',
+  '44444',
+  '55555',
+  '66666',
+  '77777',
+  '88888',
+  '99999',
+  '00000',
+];
 const GROUPS2 = GROUPS1.map((g) => g.split('').reverse().join('')).reverse();
 
 function member(did: string, over: Partial<MemberView> = {}): MemberView {
@@ -35,7 +48,16 @@ function view(bob: Partial<MemberView>, carol: Partial<MemberView> = { safety: '
 }
 
 function number(over: Partial<SafetyNumberView> = {}): SafetyNumberView {
-  return { did: BOB, groups: GROUPS1, qr: QR1, fingerprint: FP1, state: 'unverified', devices: 1, rejected: 0, ...over };
+  return {
+    did: BOB,
+    groups: GROUPS1,
+    qr: QR1,
+    fingerprint: FP1,
+    state: 'unverified',
+    devices: 1,
+    rejected: 0,
+    ...over,
+  };
 }
 
 function panelRpc(initial: ConvoView) {
@@ -59,7 +81,11 @@ async function open(rpc: ReturnType<typeof fakeRpc>) {
 function scanQr(svg: SVGElement): string {
   const size = Number(svg.getAttribute('viewBox')!.split(' ')[2]);
   const dark = new Set<string>();
-  for (const m of svg.querySelector('path')!.getAttribute('d')!.matchAll(/M(\d+) (\d+)h1v1h-1z/g)) dark.add(`${m[1]},${m[2]}`);
+  for (const m of svg
+    .querySelector('path')!
+    .getAttribute('d')!
+    .matchAll(/M(\d+) (\d+)h1v1h-1z/g))
+    dark.add(`${m[1]},${m[2]}`);
   const scale = 4;
   const width = size * scale;
   const data = new Uint8Array(width * width * 4);
@@ -83,15 +109,15 @@ describe('safety badges in the member list', () => {
     expect([bob.dataset.state, bob.textContent]).toEqual(['verified', '✓ Verified']);
     const carol = byTestId(root, `panel-safety-${CAROL}`);
     expect([carol.dataset.state, carol.textContent]).toEqual(['unverified', 'Not verified']);
-    expect(byTestId(root, `panel-verify-${CAROL}`).getAttribute('aria-label')).toBe('Verify: safety number with @ccc.test');
+    expect(byTestId(root, `panel-verify-${CAROL}`).getAttribute('aria-label')).toBe(
+      'Verify: safety number with @ccc.test',
+    );
     expect(byTestId(root, `panel-verify-${BOB}`).getAttribute('aria-haspopup')).toBe('dialog');
     expect(root.querySelector('[data-testid="panel-safety-warning"]')).toBeNull();
   });
 
   it('show nothing for someone without devices, nor before the background could check', async () => {
-    const rpc = panelRpc(
-      view({ safety: undefined }, { withoutExtension: true, devices: [], safety: 'unverified' }),
-    );
+    const rpc = panelRpc(view({ safety: undefined }, { withoutExtension: true, devices: [], safety: 'unverified' }));
     const root = await open(rpc);
     expect(root.querySelector(`[data-testid="panel-safety-${BOB}"]`)).toBeNull();
     expect(root.querySelector(`[data-testid="panel-safety-${CAROL}"]`)).toBeNull();
@@ -110,7 +136,9 @@ describe('the verify dialog', () => {
     const dialog = byTestId<HTMLDialogElement>(root, 'safety-dialog');
     expect(dialog.open).toBe(true);
     expect(dialog.tagName).toBe('DIALOG');
-    expect(document.getElementById(dialog.getAttribute('aria-labelledby')!)!.textContent).toBe('Safety number with Bob');
+    expect(document.getElementById(dialog.getAttribute('aria-labelledby')!)!.textContent).toBe(
+      'Safety number with Bob',
+    );
     expect(callsOf(rpc, 'contact.safetyNumber')).toEqual([{ did: BOB }]);
     const groups = Array.from(byTestId(dialog, 'safety-number').children).map((g) => g.textContent);
     expect(groups).toEqual(GROUPS1);
