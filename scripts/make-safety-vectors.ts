@@ -28,10 +28,11 @@ async function device(did: string, rkey: string, signatureSeed: Uint8Array<Array
 
 type VectorDevice = Awaited<ReturnType<typeof device>>;
 
-/** The DID's fingerprint with what an implementer needs to find a mistake: key set and H_0. */
+/** The DID's fingerprint with what an implementer needs to find a mistake: key set, K and H_0. */
 function person(did: string, devices: VectorDevice[]) {
   const keys: DeviceKey[] = devices.map((d) => ({ uri: d.uri, signatureKey: d.signatureKey }));
   const keySet = deviceKeySet(did, keys);
+  const k = sha512(keySet);
   const didBytes = new TextEncoder().encode(did);
   const h0 = sha512(
     new Uint8Array([
@@ -39,7 +40,7 @@ function person(did: string, devices: VectorDevice[]) {
       didBytes.length >> 8,
       didBytes.length & 0xff,
       ...didBytes,
-      ...keySet,
+      ...k,
     ]),
   );
   const fp = fingerprint(did, keys);
@@ -50,6 +51,7 @@ function person(did: string, devices: VectorDevice[]) {
       // As given to fingerprint(); for alice not in URI order, which the key set uses.
       devices: devices.map((d) => ({ uri: d.uri, signatureSeed: d.signatureSeed, signatureKey: hex(d.signatureKey) })),
       keySet: hex(keySet),
+      keySetHash: hex(k),
       h0: hex(h0),
       fingerprint: hex(fp),
       digits: fingerprintDigits(fp),

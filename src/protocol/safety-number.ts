@@ -85,16 +85,17 @@ export function deviceKeySet(did: string, devices: readonly DeviceKey[]): Uint8A
 }
 
 /**
- * `H_0 = SHA-512(label || uint16(len(did)) || did || key_set)`,
- * `H_i = SHA-512(H_{i-1} || key_set)` for i = 1..5200; the fingerprint is `H_5200[0..32]`.
+ * `K = SHA-512(key_set)`, `H_0 = SHA-512(label || uint16(len(did)) || did || K)`,
+ * `H_i = SHA-512(H_{i-1} || K)` for i = 1..5200; the fingerprint is `H_5200[0..32]`. Rounds
+ * hash the key set's digest, not the set, so the cost does not grow with the device count.
  */
 export function fingerprint(did: string, devices: readonly DeviceKey[]): Uint8Array {
-  const keySet = deviceKeySet(did, devices);
+  const keys = sha512(deviceKeySet(did, devices));
   const didBytes = new TextEncoder().encode(did);
-  let hash = sha512(concat([LABEL, uint16(didBytes.length), didBytes, keySet]));
-  // One buffer for every round: the previous hash in front, the key set behind it.
-  const round = new Uint8Array(hash.length + keySet.length);
-  round.set(keySet, hash.length);
+  let hash = sha512(concat([LABEL, uint16(didBytes.length), didBytes, keys]));
+  // One buffer for every round: the previous hash in front, the key-set digest behind it.
+  const round = new Uint8Array(hash.length + keys.length);
+  round.set(keys, hash.length);
   for (let i = 0; i < FINGERPRINT_ITERATIONS; i++) {
     round.set(hash, 0);
     hash = sha512(round);
