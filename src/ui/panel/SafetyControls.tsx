@@ -26,6 +26,7 @@ export function SafetyControls({ member, name }: { member: MemberView; name: str
         type="button"
         class="small secondary"
         data-testid={`panel-verify-${member.did}`}
+        data-safety-opener={member.did}
         aria-haspopup="dialog"
         aria-label={`${ACTION[state]}: safety number with ${name}`}
         onClick={() => setOpen(true)}

@@ -48,9 +48,13 @@ export function VerifyDialog({ did, name, onClose, onState }: Props) {
     if (el && !el.open) el.showModal();
     return () => {
       if (el?.open) el.close();
-      opener?.focus?.();
+      // Back where it was opened from; if that is gone (the banner went away after a
+      // re-verification) or was nothing (a click that does not focus, as in Safari), to the
+      // member's own button, so keyboard focus is never dropped.
+      const fallback = document.querySelector<HTMLElement>(`[data-safety-opener="${did}"]`);
+      (opener?.isConnected && opener !== document.body ? opener : fallback)?.focus?.();
     };
-  }, []);
+  }, [did]);
 
   // Escape (the browser's cancel) closes it the same way as the Close button.
   useEffect(() => {

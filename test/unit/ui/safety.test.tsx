@@ -243,6 +243,10 @@ describe('the key-change warning', () => {
     expect(root.querySelector('[data-testid="panel-safety-warning"]')).toBeNull();
     expect(byTestId(root, 'safety-dialog-state').dataset.state).toBe('verified');
     expect(byTestId(root, `panel-safety-${BOB}`).dataset.state).toBe('verified');
+    // The banner's button is gone: closing puts focus on the member's own button, not nowhere.
+    await click(byTestId(root, 'safety-close'));
+    expect(root.querySelector('[data-testid="safety-dialog"]')).toBeNull();
+    expect(document.activeElement).toBe(byTestId(root, `panel-verify-${BOB}`));
   });
 
   it('appears on a re-read when a verified contact turns changed', async () => {
