@@ -56,15 +56,12 @@ export function VerifyDialog({ did, name, onClose, onState }: Props) {
     };
   }, [did]);
 
-  // Escape (the browser's cancel) closes it the same way as the Close button.
+  // However the browser closes it (Escape), the component follows: the dialog is never left
+  // closed while its owner thinks it is open.
   useEffect(() => {
     const el = dialog.current;
-    const onCancel = (event: Event) => {
-      event.preventDefault();
-      onClose();
-    };
-    el?.addEventListener('cancel', onCancel);
-    return () => el?.removeEventListener('cancel', onCancel);
+    el?.addEventListener('close', onClose);
+    return () => el?.removeEventListener('close', onClose);
   }, [onClose]);
 
   async function change(action: 'verify' | 'unverify') {

@@ -1,5 +1,6 @@
 // @vitest-environment happy-dom
 import decodeQR from 'qr/decode.js';
+import { act } from 'preact/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ContactSafetyView, ConvoView, MemberView, SafetyNumberView } from '../../../src/rpc/methods';
 import { Panel } from '../../../src/ui/panel/Panel';
@@ -192,7 +193,8 @@ describe('the verify dialog', () => {
     expect(byTestId(root, `panel-safety-${BOB}`).dataset.state).toBe('unverified');
 
     const dialog = byTestId<HTMLDialogElement>(root, 'safety-dialog');
-    dialog.dispatchEvent(new Event('cancel', { cancelable: true }));
+    // What Escape does to a modal dialog: the browser closes it.
+    await act(() => dialog.close());
     await settle();
     expect(root.querySelector('[data-testid="safety-dialog"]')).toBeNull();
   });
