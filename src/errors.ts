@@ -54,7 +54,9 @@ export type AtmErrorCode =
   | 'InvalidEnvelope'
   | 'WelcomeReplayed'
   // Own devices (src/engine/own-devices.ts): revoking the device in use; sign out instead.
-  | 'ThisDevice';
+  | 'ThisDevice'
+  // Safety numbers (docs/protocol.md §9): the fingerprint to verify is no longer the current one.
+  | 'SafetyNumberChanged';
 
 export class AtmError extends Error {
   override readonly name: string = 'AtmError';

@@ -6,6 +6,7 @@ import { agentOwnRepo, publicRepos } from '../atproto/repos';
 import { cachedConversationMembers, chatClient, type ChatClient } from '../atproto/chat';
 import { watchRepos, type WebSocketConstructor } from '../atproto/firehose';
 import { createAuthenticationService, type AuthenticationService } from '../engine/authentication-service';
+import { createContactSafety, type ContactSafety } from '../engine/contact-safety';
 import { ensureDevice } from '../engine/device-registration';
 import { mlsAuthService } from '../engine/mls-auth';
 import { DEFAULT_DELIVERY_POLICY } from '../engine/delivery-deps';
@@ -19,6 +20,7 @@ import type { AuthStatus, NetworkSettings } from '../rpc/methods';
 import type { AtmDb } from '../store/db';
 import { idbDeliveryStore } from '../store/delivery-store';
 import { idbDeviceStore, idbKeyPackageStore } from '../store/device-store';
+import { idbContactVerifications } from '../store/contact-store';
 import { startDeliveryRunner, type DeliveryRunner } from './delivery-runner';
 
 /** Bluesky's production services; the options page can point elsewhere (self-hosting, tests). */
@@ -41,6 +43,8 @@ export interface ActiveAccount {
   as: AuthenticationService;
   /** DIDs whose repos may hold invites for us: members of our bsky conversations. */
   contacts: Set<string>;
+  /** Safety numbers and their verification (docs/protocol.md §9). */
+  safety: ContactSafety;
 }
 
 export interface AccountDeps {
@@ -49,6 +53,8 @@ export interface AccountDeps {
   WebSocketImpl?: WebSocketConstructor;
   /** A delivery round read something (new messages, joins): tell the pages. */
   onPolled(account: ActiveAccount, report: PollReport): void;
+  /** A verified contact's devices were seen to change (or change back): pages re-read. */
+  onContactSafetyChanged?(account: ActiveAccount, did: string): void;
   onError(error: unknown): void;
 }
 
@@ -113,6 +119,14 @@ export function createAccountService(deps: AccountDeps): AccountService {
     });
     const contacts = new Set<string>([session.did]);
     const account = {} as ActiveAccount;
+    const safety = createContactSafety({
+      myDid: session.did,
+      publicRepos: reader,
+      as,
+      store: idbContactVerifications(deps.db),
+      clock: deps.clock,
+      onStateChanged: (did) => deps.onContactSafetyChanged?.(account, did),
+    });
     const runner = startDeliveryRunner({
       engine,
       contacts: () => [...contacts],
@@ -124,7 +138,13 @@ export function createAccountService(deps: AccountDeps): AccountService {
           collection: 'org.atmessaging.event',
           // A new device or key package of someone we share a group with: add it (maintenance).
           alsoCollections: [DEVICE_COLLECTION_NSID, KEY_PACKAGE_COLLECTION_NSID],
-          onChange,
+          onChange: (did, collections) => {
+            // A verified contact's device set may have changed: the warning should not wait.
+            if (!collections || collections.includes(DEVICE_COLLECTION_NSID)) {
+              void safety.repoChanged(did).catch(deps.onError);
+            }
+            onChange(did, collections);
+          },
           onError: onClosed,
           ...(deps.WebSocketImpl ? { WebSocketImpl: deps.WebSocketImpl } : {}),
         }),
@@ -134,7 +154,7 @@ export function createAccountService(deps: AccountDeps): AccountService {
       onPolled: (report) => deps.onPolled(account, report),
       onError: deps.onError,
     });
-    Object.assign(account, { session, device, engine, runner, chat, repo, publicRepos: reader, as, contacts });
+    Object.assign(account, { session, device, engine, runner, chat, repo, publicRepos: reader, as, contacts, safety });
     void refreshContacts(account).catch(deps.onError);
     return account;
   }

@@ -6,7 +6,7 @@ import type { Clock, ConvoSettingsStore } from '../engine/ports';
 import { decodeGroupState, members as groupMembers } from '../mls';
 import { DEVICE_COLLECTION_NSID } from '../protocol/records';
 import { didOfIdentity } from '../protocol/device-uri';
-import type { ConvoStatus, ConvoView, MemberView, MessageView } from '../rpc/methods';
+import type { ConvoStatus, ConvoView, MemberView, MessageView, SafetyState } from '../rpc/methods';
 import type { RpcHandlers } from '../rpc/server';
 import type { AccountService, ActiveAccount } from './account';
 
@@ -41,6 +41,12 @@ function messageView(m: MessageRecord): MessageView {
 
 function ownDevicesDeps(account: ActiveAccount) {
   return { publicRepos: account.publicRepos, did: account.session.did, thisDevice: account.device.rkey };
+}
+
+/** The conversations whose encrypted group has `did` as a member: their pages show its safety state. */
+export async function conversationsWith(account: ActiveAccount, did: string): Promise<string[]> {
+  const groups = await account.engine.groups();
+  return [...new Set(groups.filter((g) => g.convoId && g.memberDids.includes(did)).map((g) => g.convoId!))];
 }
 
 /** Maps each RPC method to its use case; the access checks already ran in `dispatch`. */
@@ -87,6 +93,19 @@ export function createHandlers(deps: BackgroundDeps): RpcHandlers {
         devices.set(did, [...(devices.get(did) ?? []), m.identity]);
       }
     }
+    // Safety states in parallel: only verified contacts cost a (cached) read of their repo. One
+    // that cannot be checked now shows no state rather than a wrong one.
+    const safety = new Map<string, SafetyState>();
+    await Promise.all(
+      chatMembers
+        .filter((m) => m.did !== account.session.did)
+        .map((m) =>
+          account.safety.state(m.did).then(
+            (s) => void safety.set(m.did, s.state),
+            () => {},
+          ),
+        ),
+    );
     const members: MemberView[] = [];
     for (const m of chatMembers) {
       const inGroup = devices.get(m.did) ?? [];
@@ -98,6 +117,7 @@ export function createHandlers(deps: BackgroundDeps): RpcHandlers {
         // In the group means the Authentication Service accepted them (CAR-verified).
         devices: inGroup.map((uri) => ({ uri, verified: true })),
         withoutExtension: inGroup.length === 0 && !(await publishesDevices(account, m.did)),
+        ...(safety.has(m.did) ? { safety: safety.get(m.did) } : {}),
       });
     }
     return {
@@ -109,7 +129,25 @@ export function createHandlers(deps: BackgroundDeps): RpcHandlers {
     };
   }
 
+  /** A verification changed: every page showing a conversation with this contact re-reads it. */
+  async function safetyChanged(account: ActiveAccount, did: string): Promise<void> {
+    for (const convoId of await conversationsWith(account, did)) deps.notifyConvoChanged(convoId);
+  }
+
   return {
+    'contact.safetyNumber': async ({ did }) => (await deps.account.require()).safety.safetyNumber(did),
+    'contact.verify': async ({ did, fingerprint }) => {
+      const account = await deps.account.require();
+      const result = await account.safety.verify(did, fingerprint);
+      await safetyChanged(account, did);
+      return result;
+    },
+    'contact.unverify': async ({ did }) => {
+      const account = await deps.account.require();
+      const result = await account.safety.unverify(did);
+      await safetyChanged(account, did);
+      return result;
+    },
     'background.info': () => ({ version: deps.version, startedAt: deps.startedAt }),
     'convo.status': async ({ convoId }) => status(convoId, await deps.account.current().catch(() => undefined)),
     'convo.setEncrypted': async ({ convoId, encrypted }) => {

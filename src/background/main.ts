@@ -3,7 +3,7 @@ import { createPortHub, servePort } from '../rpc/server';
 import { originOf } from '../rpc/sender';
 import { openAtmDb, type AtmDb } from '../store/db';
 import { idbConvoSettings } from '../store/convo-settings';
-import { createHandlers } from './handlers';
+import { conversationsWith, createHandlers } from './handlers';
 import { createAccountService, type ActiveAccount } from './account';
 import type { PollReport } from '../engine/inbox';
 
@@ -28,7 +28,16 @@ export function startBackground(): void {
 
   let account: ReturnType<typeof createAccountService> | undefined;
   const accounts = async () =>
-    (account ??= createAccountService({ db: await openDb(), clock, onPolled, onError: logError }));
+    (account ??= createAccountService({ db: await openDb(), clock, onPolled, onContactSafetyChanged, onError: logError }));
+
+  /** A verified contact's devices changed: open panels of conversations with them re-read. */
+  function onContactSafetyChanged(active: ActiveAccount, did: string) {
+    void conversationsWith(active, did)
+      .then((convoIds) => {
+        for (const convoId of convoIds) hub.broadcast('convo.changed', { convoId });
+      })
+      .catch(logError);
+  }
 
   async function onPolled(active: ActiveAccount, report: PollReport) {
     const groups = await active.engine.groups();

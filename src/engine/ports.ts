@@ -134,3 +134,18 @@ export interface PublicRepos {
    */
   getBlob(did: string, cid: string): Promise<Uint8Array>;
 }
+
+/** The user verified a contact's safety number: the contact's fingerprint then (docs/protocol.md §9). */
+export interface ContactVerification {
+  did: string;
+  /** The contact's fingerprint that was shown and accepted, lowercase hex (32 bytes). */
+  fingerprint: string;
+  verifiedAt: number;
+}
+
+export interface ContactVerificationStore {
+  get(did: string): Promise<ContactVerification | undefined>;
+  put(verification: ContactVerification): Promise<void>;
+  /** Deleting an absent entry succeeds. */
+  delete(did: string): Promise<void>;
+}

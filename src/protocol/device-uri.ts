@@ -18,6 +18,11 @@ export function isTid(value: unknown): value is string {
   return typeof value === 'string' && TID.test(value);
 }
 
+/** A DID of the forms a credential may name (§3): did:plc, or did:web with a bare host. */
+export function isDid(value: unknown): value is string {
+  return typeof value === 'string' && DID.test(value);
+}
+
 export function deviceUri({ did, rkey }: DeviceRef): string {
   if (!DID.test(did) || !TID.test(rkey)) {
     throw new AtmError('InvalidCredential', 'not a device reference', { did, rkey });

@@ -47,6 +47,8 @@ export interface MemberView {
   devices: Array<{ uri: string; verified: boolean }>;
   /** True when the member publishes no atmessaging device: they get a plain invite DM. */
   withoutExtension: boolean;
+  /** The safety number's state (§9), for everyone but you; absent when it could not be checked. */
+  safety?: SafetyState;
 }
 
 export interface ConvoView {
@@ -171,6 +173,7 @@ function convoOnly(params: unknown): { convoId: string } {
 }
 
 export const METHODS: { [M in Method]: MethodSpec<M> } = {
+  ...contactMethods(),
   'background.info': {
     callers: ['extension-page'],
     parse(params) {
@@ -275,6 +278,72 @@ export const METHODS: { [M in Method]: MethodSpec<M> } = {
     },
   },
 };
+
+// ---------------------------------------------------------------------------------------------
+// Key-change safety (docs/protocol.md §9): safety numbers and their verification, for the
+// extension's own pages only. The merged declaration adds these methods to RpcMethods.
+
+/** unverified: never verified; verified: the contact's devices are the ones verified; changed: not. */
+export type SafetyState = 'unverified' | 'verified' | 'changed';
+
+export interface SafetyNumberView {
+  did: string;
+  /** 12 groups of 5 digits, the same on both sides. */
+  groups: string[];
+  /** Text of the QR code to show (versioned, both fingerprints). */
+  qr: string;
+  /** The contact's fingerprint (hex): `contact.verify` takes it back, so only what was shown is verified. */
+  fingerprint: string;
+  state: SafetyState;
+  verifiedAt?: number;
+  /** The contact's devices proven by their repo, and listed device records that failed the proof. */
+  devices: number;
+  rejected: number;
+}
+
+export interface ContactSafetyView {
+  did: string;
+  state: SafetyState;
+  verifiedAt?: number;
+}
+
+export interface RpcMethods {
+  'contact.safetyNumber': { params: { did: string }; result: SafetyNumberView };
+  /** Fails with `SafetyNumberChanged` when `fingerprint` is no longer the contact's current one. */
+  'contact.verify': { params: { did: string; fingerprint: string }; result: ContactSafetyView };
+  'contact.unverify': { params: { did: string }; result: ContactSafetyView };
+}
+
+function did(value: unknown): string {
+  if (typeof value !== 'string' || !DID.test(value)) throw new AtmError('BadRequest', 'not a DID');
+  return value;
+}
+
+const FINGERPRINT = /^[0-9a-f]{64}$/;
+
+function didOnly(params: unknown): { did: string } {
+  const p = record(params);
+  onlyKeys(p, ['did']);
+  return { did: did(p.did) };
+}
+
+function contactMethods(): { [M in 'contact.safetyNumber' | 'contact.verify' | 'contact.unverify']: MethodSpec<M> } {
+  return {
+    'contact.safetyNumber': { callers: ['extension-page'], parse: didOnly },
+    'contact.verify': {
+      callers: ['extension-page'],
+      parse(params) {
+        const p = record(params);
+        onlyKeys(p, ['did', 'fingerprint']);
+        if (typeof p.fingerprint !== 'string' || !FINGERPRINT.test(p.fingerprint)) {
+          throw new AtmError('BadRequest', 'fingerprint must be 64 lowercase hex digits');
+        }
+        return { did: did(p.did), fingerprint: p.fingerprint };
+      },
+    },
+    'contact.unverify': { callers: ['extension-page'], parse: didOnly },
+  };
+}
 
 export function isMethod(name: unknown): name is Method {
   return typeof name === 'string' && Object.prototype.hasOwnProperty.call(METHODS, name);

@@ -1,5 +1,5 @@
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
-import type { KeyPackageSecret, LocalDevice } from '../engine/ports';
+import type { ContactVerification, KeyPackageSecret, LocalDevice } from '../engine/ports';
 import type { CursorRecord, GroupRecord, MessageRecord, OutboxItem, PendingEvent, OwnEvent } from '../engine/delivery-state';
 
 /**
@@ -44,12 +44,14 @@ export interface AtmDbSchema extends DBSchema {
   account: { key: string; value: unknown };
   /** Events we published, for deletion after the retention period (docs/protocol.md §7). */
   ownEvents: { key: string; value: OwnEvent; indexes: { byPublishedAt: number } };
+  /** Safety numbers the user verified, by contact DID (docs/protocol.md §9), from version 6. */
+  contacts: { key: string; value: ContactVerification };
 }
 
 export type AtmDb = IDBPDatabase<AtmDbSchema>;
 
 export const DB_NAME = 'atmessaging';
-export const DB_VERSION = 5;
+export const DB_VERSION = 6;
 
 export function openAtmDb(name: string = DB_NAME): Promise<AtmDb> {
   return openDB<AtmDbSchema>(name, DB_VERSION, {
@@ -76,6 +78,9 @@ export function openAtmDb(name: string = DB_NAME): Promise<AtmDb> {
       }
       if (oldVersion < 5) {
         db.createObjectStore('account');
+      }
+      if (oldVersion < 6) {
+        db.createObjectStore('contacts', { keyPath: 'did' });
       }
     },
   });

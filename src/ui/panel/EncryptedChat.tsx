@@ -3,6 +3,7 @@ import type { ConvoView, MessageView } from '../../rpc/methods';
 import { Composer } from './Composer';
 import { MemberList } from './MemberList';
 import { MessageList } from './MessageList';
+import { SafetyBanner } from './SafetyBanner';
 
 interface Props {
   convoId: string;
@@ -17,6 +18,7 @@ export function EncryptedChat({ convoId, view, me, onView, onSent }: Props) {
   const [actionError, setActionError] = useState<string | undefined>();
   return (
     <div class="chat">
+      <SafetyBanner members={view.members} />
       <MemberList convoId={convoId} members={view.members} me={me} onError={setActionError} />
       {actionError && (
         <p role="alert" data-testid="panel-action-error">

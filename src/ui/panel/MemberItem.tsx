@@ -1,6 +1,7 @@
 import type { MemberView } from '../../rpc/methods';
 import { Avatar } from './Avatar';
 import { InviteButton } from './InviteButton';
+import { SafetyControls } from './SafetyControls';
 import { deviceLabel, memberName } from './names';
 
 interface Props {
@@ -18,6 +19,7 @@ export function MemberItem({ convoId, member, isMe, onError }: Props) {
         <Avatar member={member} label={`Profile picture of ${name}`} size={24} />
         <span class="name">{isMe ? `${name} (you)` : name}</span>
         {member.handle && member.displayName && <span class="muted"> @{member.handle}</span>}
+        {!isMe && <SafetyControls member={member} name={name} />}
       </div>
       {member.withoutExtension ? (
         <div class="member-row">

@@ -13,7 +13,8 @@ export function MemberList({ convoId, members, me, onError }: Props) {
   const missing = members.filter((m) => m.withoutExtension).length;
   // Open when there is something to act on or look at (an invite, an unverified key); otherwise
   // the history gets the room. The user's own toggling is not overridden afterwards.
-  const attention = missing > 0 || members.some((m) => m.devices.some((d) => !d.verified));
+  const attention =
+    missing > 0 || members.some((m) => m.devices.some((d) => !d.verified) || m.safety === 'changed');
   return (
     <details class="members" data-testid="panel-members" open={attention}>
       <summary>
