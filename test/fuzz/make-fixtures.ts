@@ -42,6 +42,7 @@ import {
 } from '../../src/protocol/records';
 import { eventTag } from '../../src/protocol/tags';
 import { CIPHER_SUITE_ID } from '../../src/mls';
+import { WebSocket as NodeWebSocket } from 'ws';
 import { startNetwork } from '../net/network';
 import { resumeCreationSession, uniqueName } from '../net/accounts';
 import { encodeFixture, FIXTURES_DIR, loadFixture } from './lib/fixture-codec';
@@ -188,6 +189,14 @@ async function capturePds(mls: MlsFixture): Promise<PdsFixture> {
     const agent = await resumeCreationSession(network.pdsUrl, account);
     const put = (collection: string, rkey: string, record: unknown) =>
       agent.com.atproto.repo.putRecord({ repo: account.did, collection, rkey, record: record as Record<string, unknown> });
+    // The PDS's firehose while we write: real #commit frames (and whatever else it sends).
+    const frames: Uint8Array[] = [];
+    const stream = new NodeWebSocket(`${network.pdsUrl.replace(/^http/, 'ws')}/xrpc/com.atproto.sync.subscribeRepos`);
+    stream.on('message', (data: Buffer) => frames.push(new Uint8Array(data)));
+    await new Promise((resolve, reject) => {
+      stream.once('open', resolve);
+      stream.once('error', reject);
+    });
     const device = mls.devices.alice;
     const deviceRkey = '3kfpdsdevice2';
     await put(DEVICE_COLLECTION_NSID, deviceRkey, deviceRecordJson(device));
@@ -209,9 +218,11 @@ async function capturePds(mls: MlsFixture): Promise<PdsFixture> {
     );
     const events = [mls.events.application, mls.events.update, mls.events.invite];
     for (let i = 0; i < 120; i++) await put(EVENT_COLLECTION_NSID, eventRkey(i), events[i % events.length]);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    stream.close();
     const raw = async (path: string, params: Record<string, string>) => {
       const url = new URL(path, network.pdsUrl);
-      url.search = new URLSearchParams(params).toString();
+      if (Object.keys(params).length > 0) url.search = new URLSearchParams(params).toString();
       const res = await fetch(url);
       if (!res.ok) throw new Error(`${path}: ${res.status}`);
       return new Uint8Array(await res.arrayBuffer());
@@ -220,8 +231,12 @@ async function capturePds(mls: MlsFixture): Promise<PdsFixture> {
     const get = async (collection: string, rkey: string) =>
       (JSON.parse(new TextDecoder().decode(await raw('/xrpc/com.atproto.repo.getRecord', { repo: account.did, collection, rkey }))) as { value: unknown }).value;
     const resolved = await createIdentityResolver({ plcUrl: network.plcUrl }).resolveDid(account.did);
+    const didDocument = await raw(`${network.plcUrl}/${account.did}`, {});
     return {
       did: account.did,
+      didDocument,
+      // The first frames: the account's creation, identity and the first writes.
+      firehoseFrames: frames.slice(0, 8),
       signingKey: { type: resolved.signingKey.type, publicKeyBytes: resolved.signingKey.publicKeyBytes },
       records: {
         device: await get(DEVICE_COLLECTION_NSID, deviceRkey),

@@ -73,6 +73,10 @@ export interface MlsFixture {
 
 export interface PdsFixture {
   did: string;
+  /** The DID document as the PLC served it. */
+  didDocument: Uint8Array;
+  /** Frames of the PDS's com.atproto.sync.subscribeRepos stream while the records were written. */
+  firehoseFrames: Uint8Array[];
   signingKey: { type: 'p256' | 'secp256k1'; publicKeyBytes: Uint8Array };
   /** Record values as com.atproto.repo.getRecord returned them. */
   records: { device: unknown; keyPackage: unknown; event: unknown };
