@@ -8,7 +8,7 @@ import { join } from 'node:path';
  *   ATM_FUZZ_SEED    the run's seed (default 1); every case's input follows from (seed, target, index)
  *   ATM_FUZZ_TARGET  with ATM_FUZZ_CASE: run only that case of that target (replay)
  */
-export const DEFAULT_TOTAL_CASES = 5_000;
+export const DEFAULT_TOTAL_CASES = 25_000;
 
 export const WEIGHTS: Record<string, number> = {
   'records.event': 6,
@@ -34,11 +34,11 @@ export const WEIGHTS: Record<string, number> = {
   'rpc.dispatch': 6,
   'rpc.parse': 6,
   'rpc.port': 3,
-  'engine.record': 2,
-  'engine.envelope': 2,
-  'engine.mls': 2,
-  'engine.content': 1,
-  'engine.invite': 1,
+  'engine.record': 3,
+  'engine.envelope': 3,
+  'engine.mls': 3,
+  'engine.content': 2,
+  'engine.invite': 2,
 };
 
 export const STATS_DIR = join(process.cwd(), 'test-results', 'fuzz');

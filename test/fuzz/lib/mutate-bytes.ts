@@ -179,6 +179,14 @@ export function mutateBytes(rng: Rng, input: Uint8Array, others: readonly Uint8A
   return { bytes, ops };
 }
 
+/**
+ * Mostly mutated, now and then the sample as it is: targets whose mutated inputs are all refused
+ * (signed or sealed bytes) still run their accepted-result checks on the genuine input.
+ */
+export function mutateOrKeep(rng: Rng, input: Uint8Array, others: readonly Uint8Array[] = []): ByteMutation {
+  return rng.chance(0.03) ? { bytes: input, ops: ['unaltered'] } : mutateBytes(rng, input, others);
+}
+
 export function toBase64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
 }

@@ -13,7 +13,7 @@ import { canonical } from '../lib/canonical';
 import { mlsFixture, pdsFixture, signingKeyOf } from '../lib/fixtures';
 import { ACCEPTED, check, fail, rejected, type FuzzTarget } from '../lib/harness';
 import { stringifyDeep } from '../lib/json-text';
-import { fromBase64, mutateBytes, toBase64 } from '../lib/mutate-bytes';
+import { fromBase64, mutateBytes, mutateOrKeep, toBase64 } from '../lib/mutate-bytes';
 import { mutateValue } from '../lib/mutate-value';
 import type { Rng } from '../lib/prng';
 
@@ -143,7 +143,7 @@ export const carProofs: FuzzTarget<CarCase> = {
     const proofs = pdsFixture().proofs;
     const proof = rng.pick(['device', 'event', 'absent'] as const);
     const others = Object.values(proofs).map((p) => p.car);
-    const m = mutateBytes(rng, proofs[proof].car, others);
+    const m = mutateOrKeep(rng, proofs[proof].car, others);
     return { proof, car: m.bytes, rkey: proofs[proof].rkey, ops: m.ops };
   },
   async run({ proof, car, rkey }) {

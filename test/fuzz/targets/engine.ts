@@ -4,6 +4,7 @@ import { newGroupRecord } from '../../../src/engine/create-group';
 import { DEFAULT_DELIVERY_POLICY, type DeliveryDeps } from '../../../src/engine/delivery-deps';
 import type { GroupRecord } from '../../../src/engine/delivery-state';
 import { pollPeer, type PollReport } from '../../../src/engine/inbox';
+import { processEvent, type EventOutcome } from '../../../src/engine/receive';
 import type { KeyPackageSecret, PublicRepos, RepoRecord } from '../../../src/engine/ports';
 import { AtmError } from '../../../src/errors';
 import {
@@ -25,7 +26,7 @@ import { MemoryRepo } from '../../unit/engine/memory-repo';
 import { canonical } from '../lib/canonical';
 import { aliceState, bobState, fixtureContext, localDevice, mlsFixture } from '../lib/fixtures';
 import { ACCEPTED, check, fail, rejected, type FuzzTarget, type Verdict } from '../lib/harness';
-import { mutateBytes, toBase64 } from '../lib/mutate-bytes';
+import { mutateBytes, mutateOrKeep, toBase64 } from '../lib/mutate-bytes';
 import { mutateValue } from '../lib/mutate-value';
 import type { Rng } from '../lib/prng';
 import { content, fixtureEpochKeys, sealRawInvite } from './protocol';
@@ -196,8 +197,18 @@ async function runEngineCase(input: EngineCase): Promise<Verdict> {
   // Every case reads from the baseline cursor: cases do not depend on each other.
   const base = await theBaseline();
   await d.deps.store.apply({ putCursors: [{ did: alice.did, rkey: base.cursorRkey, updatedAt: mlsFixture().now, recent: [] }] });
-  d.serve.record = { uri: `at://${alice.did}/${EVENT_COLLECTION_NSID}/${EVENT_RKEY}`, cid: 'bafyreifuzz', rkey: EVENT_RKEY, value: input.value };
+  const uri = `at://${alice.did}/${EVENT_COLLECTION_NSID}/${EVENT_RKEY}`;
+  d.serve.record = { uri, cid: 'bafyreifuzz', rkey: EVENT_RKEY, value: input.value };
   d.serve.blobs = new Map(input.blobs);
+  const decided = await decideAlone(d, uri, input);
+  if (decided?.kind === 'joined') {
+    // processInvite stores the group itself: judged from the store, and the next case starts afresh.
+    try {
+      return await judgeJoined(d, decided.groupId);
+    } finally {
+      device = replaceDevice(d);
+    }
+  }
   const before = await snapshot(d.db);
   const report: PollReport = { processed: 0, outcomes: [], unreachable: [] };
   let thrown: unknown;
@@ -210,11 +221,58 @@ async function runEngineCase(input: EngineCase): Promise<Verdict> {
   const changed = STORES.filter((s) => before[s] !== after[s]);
   const judged = { dirty: false };
   try {
+    if (decided) {
+      const outcome = report.outcomes[0];
+      const same = outcome?.kind === decided.kind && (outcome.kind !== 'rejected' || outcome.code === (decided as { code?: string }).code);
+      check(same || thrown !== undefined, `receive decided ${canonical(decided)} but pollPeer ${canonical(outcome)}`);
+    }
     return await judge(d, input, { thrown, report, changed }, judged);
   } finally {
     // A case that changed more than the cursor: the next one starts from the baseline again.
     if (judged.dirty) device = replaceDevice(d);
   }
+}
+
+/**
+ * The decision of receive.ts alone (processEvent, which computes a ChangeSet and stores nothing):
+ * for a rejected or unrecognised event the ChangeSet is empty and every store, cursors
+ * included, is as it was. Only for events with inline ciphertext (a blob needs the repo).
+ */
+async function decideAlone(d: Device, uri: string, input: EngineCase): Promise<EventOutcome | undefined> {
+  let record;
+  try {
+    record = parseRecord(EVENT, input.value);
+  } catch {
+    return undefined;
+  }
+  if (!record.ciphertext) return undefined;
+  const before = await snapshot(d.db);
+  let result: Awaited<ReturnType<typeof processEvent>>;
+  try {
+    result = await processEvent(d.deps, { uri, did: ALICE().did, rkey: EVENT_RKEY, tag: record.tag, ciphertext: record.ciphertext });
+  } catch (error) {
+    const after = await snapshot(d.db);
+    check(STORES.every((s) => before[s] === after[s]), 'processEvent threw and changed the store');
+    if (error instanceof AtmError) return undefined; // "not now": pollPeer says the same
+    throw error;
+  }
+  if (result.outcome.kind === 'joined') return result.outcome;
+  const after = await snapshot(d.db);
+  const written = STORES.filter((s) => before[s] !== after[s]);
+  check(written.length === 0, `processEvent wrote ${written.join(', ')} itself`);
+  if (result.outcome.kind === 'rejected' || result.outcome.kind === 'unrecognised') {
+    const nonEmpty = Object.entries(result.changes).filter(([, v]) => Array.isArray(v) && v.length > 0);
+    check(nonEmpty.length === 0, `a ${result.outcome.kind} event came with changes: ${nonEmpty.map(([k]) => k).join(', ')}`);
+  }
+  return result.outcome;
+}
+
+async function judgeJoined(d: Device, groupId: string): Promise<Verdict> {
+  const group = (await d.deps.store.listGroups()).find((g) => g.groupId === groupId);
+  if (!group) return fail('joined a group that was not stored');
+  const auth = toHex(epochAuthenticator(decodeGroupState(d.deps.mls, group.state)));
+  check(auth === (await engineReferences()).invite, 'joined another group than the genuine invite makes');
+  return ACCEPTED;
 }
 
 async function replaceDevice(old: Device): Promise<Device> {
@@ -289,13 +347,7 @@ async function judge(
     check((await engineReferences()).commits.has(auth), 'an altered commit led to an epoch no genuine commit leads to');
     return ACCEPTED;
   }
-  if (outcome.kind === 'joined') {
-    const group = groups.find((g) => g.groupId === outcome.groupId);
-    if (!group) return fail('joined a group that was not stored');
-    const auth = toHex(epochAuthenticator(decodeGroupState(mls, group.state)));
-    check(auth === (await engineReferences()).invite, 'joined another group than the genuine invite makes');
-    return ACCEPTED;
-  }
+  if (outcome.kind === 'joined') return judgeJoined(d, outcome.groupId);
   return fail(`unexpected outcome ${outcome.kind}`);
 }
 
@@ -366,7 +418,7 @@ export const engineEnvelope: FuzzTarget<EngineCase> = {
       const m = mutateBytes(rng, genuine.tag);
       return { value: eventJson(m.bytes, genuine.ciphertext!), blobs: [], ops: [sample, ...m.ops.map((o) => `tag ${o}`)] };
     }
-    const m = mutateBytes(rng, genuine.ciphertext!, others);
+    const m = mutateOrKeep(rng, genuine.ciphertext!, others);
     return { value: eventJson(genuine.tag, m.bytes), blobs: [], ops: [sample, ...m.ops] };
   },
   run: runEngineCase,
@@ -433,8 +485,8 @@ export const engineInvite: FuzzTarget<EngineCase> = {
     const e = mlsFixture().events;
     const parts = [e.inviteWelcome, e.inviteRatchetTree, mlsFixture().group.welcome];
     const which = rng.pick(['welcome', 'tree', 'both'] as const);
-    const welcome = which === 'tree' ? { bytes: e.inviteWelcome, ops: [] } : mutateBytes(rng, e.inviteWelcome, parts);
-    const tree = which === 'welcome' ? { bytes: e.inviteRatchetTree, ops: [] } : mutateBytes(rng, e.inviteRatchetTree, parts);
+    const welcome = which === 'tree' ? { bytes: e.inviteWelcome, ops: [] } : mutateOrKeep(rng, e.inviteWelcome, parts);
+    const tree = which === 'welcome' ? { bytes: e.inviteRatchetTree, ops: [] } : mutateOrKeep(rng, e.inviteRatchetTree, parts);
     const payload = new Uint8Array(8 + welcome.bytes.length + tree.bytes.length);
     const view = new DataView(payload.buffer);
     view.setUint32(0, welcome.bytes.length);

@@ -25,7 +25,7 @@ import { clientConfigFor } from '../../../src/mls/context';
 import { DEVICE_COLLECTION_NSID, KEY_PACKAGE, KEY_PACKAGE_COLLECTION_NSID, recordJson } from '../../../src/protocol/records';
 import { aliceState, bobState, deviceRecordJson, fixtureContext, mlsFixture } from '../lib/fixtures';
 import { ACCEPTED, check, rejected, type FuzzTarget, type Verdict } from '../lib/harness';
-import { mutateBytes } from '../lib/mutate-bytes';
+import { mutateBytes, mutateOrKeep } from '../lib/mutate-bytes';
 import { mutateValue } from '../lib/mutate-value';
 import type { Rng } from '../lib/prng';
 
@@ -72,7 +72,7 @@ export const mlsApplication: FuzzTarget<ApplicationCase> = {
     if (rng.chance(0.1)) {
       return { bytes: rng.bytes(rng.int(64)), crafted: rng.pick(['proposal', 'aad', 'plain'] as const), ops: [] };
     }
-    const m = mutateBytes(rng, mlsFixture().group.application, groupMessages());
+    const m = mutateOrKeep(rng, mlsFixture().group.application, groupMessages());
     return { bytes: m.bytes, ops: m.ops };
   },
   async run({ bytes, crafted }) {
@@ -214,7 +214,7 @@ export const mlsCommit: FuzzTarget<CommitCase> = {
       };
     }
     const g = mlsFixture().group.commits;
-    const m = mutateBytes(rng, rng.pick([g.update, g.add, g.remove]), groupMessages());
+    const m = mutateOrKeep(rng, rng.pick([g.update, g.add, g.remove]), groupMessages());
     return { bytes: m.bytes, ops: m.ops };
   },
   async run({ bytes, crafted }): Promise<Verdict> {
@@ -291,7 +291,7 @@ export const mlsWelcome: FuzzTarget<WelcomeCase> = {
       [1, 'no tree'],
     ] as const);
     if (part === 'no tree') return { who, welcome, ratchetTree: undefined, ops: ['no tree'] };
-    const m = mutateBytes(rng, part === 'welcome' ? welcome : tree, all);
+    const m = mutateOrKeep(rng, part === 'welcome' ? welcome : tree, all);
     return part === 'welcome'
       ? { who, welcome: m.bytes, ratchetTree: tree, ops: m.ops.map((o) => `welcome ${o}`) }
       : { who, welcome, ratchetTree: m.bytes, ops: m.ops.map((o) => `tree ${o}`) };
@@ -327,7 +327,7 @@ export const mlsKeyPackage: FuzzTarget<BytesCase & { original: number }> = {
   generate(rng) {
     const all = packages();
     const original = rng.int(all.length);
-    const m = mutateBytes(rng, all[original]!, [...all, mlsFixture().group.welcome]);
+    const m = mutateOrKeep(rng, all[original]!, [...all, mlsFixture().group.welcome]);
     return { bytes: m.bytes, ops: m.ops, original };
   },
   async run({ bytes, original }) {

@@ -20,7 +20,7 @@ import { canonical } from '../lib/canonical';
 import { encodeLoose, type Loose } from '../lib/cbor';
 import { bobState, fixtureContext, localDevice, mlsFixture } from '../lib/fixtures';
 import { ACCEPTED, check, fail, rejected, type FuzzTarget, type Verdict } from '../lib/harness';
-import { mutateBytes } from '../lib/mutate-bytes';
+import { mutateBytes, mutateOrKeep } from '../lib/mutate-bytes';
 import { hostileValue } from '../lib/mutate-value';
 import type { Rng } from '../lib/prng';
 
@@ -205,7 +205,7 @@ export const envelopeOuter: FuzzTarget<EnvelopeCase> = {
       const m = mutateBytes(rng, event.tag);
       return { sample, tag: m.bytes, ciphertext: event.ciphertext!, ops: m.ops.map((o) => `tag ${o}`) };
     }
-    const m = mutateBytes(rng, event.ciphertext!, others);
+    const m = mutateOrKeep(rng, event.ciphertext!, others);
     return { sample, tag: event.tag, ciphertext: m.bytes, ops: m.ops };
   },
   async run({ sample, tag, ciphertext }) {
@@ -273,7 +273,7 @@ export const inviteOuter: FuzzTarget<InviteCase> = {
       const m = mutateBytes(rng, event.tag);
       return { tag: m.bytes, ciphertext: event.ciphertext!, ops: m.ops.map((o) => `tag ${o}`) };
     }
-    const m = mutateBytes(rng, event.ciphertext!, others);
+    const m = mutateOrKeep(rng, event.ciphertext!, others);
     return { tag: event.tag, ciphertext: m.bytes, ops: m.ops };
   },
   async run({ tag, ciphertext }) {
