@@ -25,7 +25,7 @@ describe('classifySender', () => {
   });
 
   it('refuses our panel framed by any other site (or a tab whose URL it cannot see)', () => {
-    for (const tab of [{ url: 'https://evil.example/' }, { url: 'https://bsky.app.evil.example/' }, {}]) {
+    for (const tab of [{ url: 'https://evil.example/' }, { url: 'https://bsky.app.evil.example/' }, {}, null, 'https://bsky.app/', { url: 7 }]) {
       expect(
         classifySender({ id: 'ext-id', url: 'chrome-extension://ext-id/panel.html?convo=abc', tab, frameId: 2 }, self),
       ).toBeUndefined();
