@@ -190,6 +190,21 @@ async function proposal(spec: ProposalSpec, c: MlsContext): Promise<Proposal> {
   }
 }
 
+/**
+ * ts-mls checks the lifetime of KeyPackages a sender commits with Date.now(); the fixture's
+ * packages are valid at the fixture's time, so the sender builds at that time, whenever the
+ * tests run (receivers use the fixture clock already).
+ */
+async function atFixtureTime<T>(build: () => Promise<T>): Promise<T> {
+  const realNow = Date.now;
+  Date.now = () => mlsFixture().now;
+  try {
+    return await build();
+  } finally {
+    Date.now = realNow;
+  }
+}
+
 type CommitCase = BytesCase & { crafted?: { proposals: ProposalSpec[]; publicMessage: boolean; treeExtension: boolean } };
 
 /**
@@ -230,9 +245,11 @@ export const mlsCommit: FuzzTarget<CommitCase> = {
       // A malicious member asks nobody: its config trusts every credential.
       const alice = { ...aliceState(c), clientConfig: clientConfigFor({ ...c, auth: async () => true }) };
       const proposals = await Promise.all(crafted.proposals.map((p) => proposal(p, c)));
-      made = await createCommit(
-        { state: alice, cipherSuite: c.suite.impl, pskIndex: emptyPskIndex },
-        { extraProposals: proposals, ratchetTreeExtension: crafted.treeExtension, wireAsPublicMessage: crafted.publicMessage },
+      made = await atFixtureTime(() =>
+        createCommit(
+          { state: alice, cipherSuite: c.suite.impl, pskIndex: emptyPskIndex },
+          { extraProposals: proposals, ratchetTreeExtension: crafted.treeExtension, wireAsPublicMessage: crafted.publicMessage },
+        ),
       );
     } catch {
       // The sender's own library would not build it: nothing reaches bob.
