@@ -23,7 +23,8 @@ export interface ExtensionSelf {
  * extension URL compare equal.
  */
 export function originOf(url: string | undefined): string | undefined {
-  if (!url) return undefined;
+  // Only a string: `new URL` would take an array or an object by its text.
+  if (typeof url !== 'string' || !url) return undefined;
   try {
     const parsed = new URL(url);
     return parsed.host ? `${parsed.protocol}//${parsed.host}` : undefined;

@@ -209,12 +209,13 @@ function fakePort(sender: unknown) {
 
 /** Who the sender may be taken for, by the rules of DESIGN.md boundary 2 (an independent reading). */
 function mayBe(sender: SenderLike | undefined): Caller[] {
-  if (!sender || sender.id !== SELF.id) return [];
+  if (!sender || sender.id !== SELF.id || typeof sender.url !== 'string') return [];
   const origin = originOf(sender.url);
   if (origin === SELF.origin) {
     // Our page framed in a tab (the panel) only inside bsky.app or our own pages.
     if (sender.tab === undefined) return ['extension-page'];
-    const tabOrigin = originOf((sender.tab as { url?: string } | null)?.url);
+    const tabUrl = (sender.tab as { url?: unknown } | null)?.url;
+    const tabOrigin = typeof tabUrl === 'string' ? originOf(tabUrl) : undefined;
     return tabOrigin === SELF.origin || tabOrigin === 'https://bsky.app' ? ['extension-page'] : [];
   }
   if (origin === 'https://bsky.app' && sender.tab !== undefined) return ['content-script'];
