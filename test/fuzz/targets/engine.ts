@@ -1,5 +1,5 @@
 import { cidForRawBytes } from '@atproto/lex-data';
-import { toHex } from '../../../src/bytes';
+import { bytesEqual, toHex } from '../../../src/bytes';
 import { newGroupRecord } from '../../../src/engine/create-group';
 import { DEFAULT_DELIVERY_POLICY, type DeliveryDeps } from '../../../src/engine/delivery-deps';
 import type { GroupRecord } from '../../../src/engine/delivery-state';
@@ -100,17 +100,40 @@ const EVENT_RKEY = '3kfevent22222';
 
 interface Device {
   name: string;
+  stage: Stage;
   db: AtmDb;
   deps: DeliveryDeps;
   /** What the fuzz repo of alice serves this case. */
   serve: { record?: RepoRecord; blobs: Map<string, Uint8Array> };
 }
 
-let device: Promise<Device> | undefined;
+/**
+ * Where bob stands when the event arrives: at epoch 1, or at epoch 2 right after alice's update
+ * commit, with epoch 1 retained and its state kept as the parent (§6.7), so the fixture's other
+ * epoch-1 commits arrive as late competitors and its application message as a late message.
+ */
+export type Stage = 'epoch1' | 'afterUpdate';
+
+const devices = new Map<Stage, Promise<Device>>();
 let generation = 0;
 
-/** Bob's device over a fresh IndexedDB holding the baseline. */
-async function freshDevice(): Promise<Device> {
+let afterUpdate: Promise<GroupRecord> | undefined;
+/** Bob's group once the genuine update commit is applied on the baseline. */
+function groupAfterUpdate(): Promise<GroupRecord> {
+  afterUpdate ??= (async () => {
+    const d = await freshDevice('epoch1');
+    const record = parseRecord(EVENT, mlsFixture().events.update);
+    const uri = `at://${ALICE().did}/${EVENT_COLLECTION_NSID}/${EVENT_RKEY}`;
+    const { changes, outcome } = await processEvent(d.deps, { uri, did: ALICE().did, rkey: EVENT_RKEY, tag: record.tag, ciphertext: record.ciphertext! });
+    if (outcome.kind !== 'commit' || outcome.result !== 'applied') throw new Error(`the genuine update commit was ${canonical(outcome)}`);
+    d.db.close();
+    return changes.putGroups![0]!;
+  })();
+  return afterUpdate;
+}
+
+/** Bob's device over a fresh IndexedDB holding the baseline of a stage. */
+async function freshDevice(stage: Stage): Promise<Device> {
   const base = await theBaseline();
   const f = mlsFixture();
   const mls = await fixtureContext();
@@ -120,7 +143,7 @@ async function freshDevice(): Promise<Device> {
   const keyPackages = idbKeyPackageStore(db);
   await keyPackages.put(structuredClone(base.invitePackage));
   await store.apply({
-    putGroups: [base.group],
+    putGroups: [stage === 'epoch1' ? base.group : await groupAfterUpdate()],
     putCursors: [{ did: f.devices.alice.did, rkey: base.cursorRkey, updatedAt: f.now, recent: [] }],
   });
   const serve: Device['serve'] = { blobs: new Map() };
@@ -148,7 +171,7 @@ async function freshDevice(): Promise<Device> {
     newTid: () => '3kfnewtid2222',
     policy: DEFAULT_DELIVERY_POLICY,
   };
-  return { name, db, deps, serve };
+  return { name, stage, db, deps, serve };
 }
 
 async function snapshot(db: AtmDb): Promise<Record<(typeof STORES)[number], string>> {
@@ -180,6 +203,7 @@ function engineReferences() {
 }
 
 export interface EngineCase {
+  stage: Stage;
   /** The record value as alice's PDS serves it. */
   value: unknown;
   /** Blobs alice's PDS serves, by CID. */
@@ -191,8 +215,8 @@ export interface EngineCase {
 
 /** Feeds one record through bob's pollPeer and judges the result against the stored state. */
 async function runEngineCase(input: EngineCase): Promise<Verdict> {
-  device ??= freshDevice();
-  const d = await device;
+  if (!devices.has(input.stage)) devices.set(input.stage, freshDevice(input.stage));
+  const d = await devices.get(input.stage)!;
   const alice = ALICE();
   // Every case reads from the baseline cursor: cases do not depend on each other.
   const base = await theBaseline();
@@ -206,7 +230,7 @@ async function runEngineCase(input: EngineCase): Promise<Verdict> {
     try {
       return await judgeJoined(d, decided.groupId);
     } finally {
-      device = replaceDevice(d);
+      devices.set(d.stage, replaceDevice(d));
     }
   }
   const before = await snapshot(d.db);
@@ -229,7 +253,7 @@ async function runEngineCase(input: EngineCase): Promise<Verdict> {
     return await judge(d, input, { thrown, report, changed }, judged);
   } finally {
     // A case that changed more than the cursor: the next one starts from the baseline again.
-    if (judged.dirty) device = replaceDevice(d);
+    if (judged.dirty) devices.set(d.stage, replaceDevice(d));
   }
 }
 
@@ -281,7 +305,7 @@ async function replaceDevice(old: Device): Promise<Device> {
     const request = indexedDB.deleteDatabase(old.name);
     request.onsuccess = request.onerror = request.onblocked = resolve;
   });
-  return freshDevice();
+  return freshDevice(old.stage);
 }
 
 async function judge(
@@ -340,11 +364,17 @@ async function judge(
     return ACCEPTED;
   }
   if (outcome.kind === 'commit') {
-    check(outcome.result === 'applied', `a commit on the current epoch was ${outcome.result}`);
     const group = groups.find((g) => g.groupId === outcome.groupId)!;
-    check(group.current.epoch === '2', 'the group did not move to epoch 2');
-    const auth = toHex(epochAuthenticator(decodeGroupState(mls, group.state)));
-    check((await engineReferences()).commits.has(auth), 'an altered commit led to an epoch no genuine commit leads to');
+    const auth = () => toHex(epochAuthenticator(decodeGroupState(mls, group.state)));
+    if (outcome.result === 'ignored') {
+      // A late competitor that ranks after the winner: bob stays where he was.
+      check(d.stage === 'afterUpdate', 'a commit on the current epoch was ignored');
+      check(bytesEqual(group.state, (await groupAfterUpdate()).state), 'an ignored commit changed the state');
+      return ACCEPTED;
+    }
+    check(outcome.result === (d.stage === 'epoch1' ? 'applied' : 'switched'), `a commit was ${outcome.result} at ${d.stage}`);
+    check(group.current.epoch === '2', 'the group is not at epoch 2');
+    check((await engineReferences()).commits.has(auth()), 'an altered commit led to an epoch no genuine commit leads to');
     return ACCEPTED;
   }
   if (outcome.kind === 'joined') return judgeJoined(d, outcome.groupId);
@@ -353,6 +383,25 @@ async function judge(
 
 // ---------------------------------------------------------------------------------------------
 // Inputs
+
+type EngineInput = Omit<EngineCase, 'stage'>;
+interface InputSource {
+  generate(rng: Rng): EngineInput | Promise<EngineInput>;
+}
+
+/** A target over an input source: each case also picks bob's stage (30% after the update). */
+function staged(name: string, source: InputSource): FuzzTarget<EngineCase> {
+  return {
+    name,
+    allowed: ENGINE_CODES,
+    async generate(rng) {
+      const input = await source.generate(rng);
+      return { ...input, stage: rng.chance(0.3) ? 'afterUpdate' : 'epoch1' };
+    },
+    run: runEngineCase,
+    describe: ({ stage, ops }) => `${stage}: ${ops.join('; ')}`.slice(0, 400),
+  };
+}
 
 const SAMPLES = ['application', 'update', 'add', 'remove', 'invite'] as const;
 
@@ -380,9 +429,7 @@ async function blobRecord(tag: Uint8Array, bytes: Uint8Array): Promise<{ value: 
 }
 
 /** Event records mutated as JSON (types, fields, sizes), some as blob references. */
-export const engineRecord: FuzzTarget<EngineCase> = {
-  name: 'engine.record',
-  allowed: ENGINE_CODES,
+const engineRecordInputs: InputSource = {
   async generate(rng) {
     const sample = rng.pick(SAMPLES);
     if (rng.chance(0.25)) {
@@ -402,14 +449,10 @@ export const engineRecord: FuzzTarget<EngineCase> = {
     const m = mutateValue(rng, eventValue(sample), 'json');
     return { value: m.value, blobs: [], ops: [sample, ...m.ops] };
   },
-  run: runEngineCase,
-  describe: ({ ops }) => ops.join('; ').slice(0, 400),
 };
 
 /** The sealed bytes and tags of genuine events, altered (in transit, by a PDS). */
-export const engineEnvelope: FuzzTarget<EngineCase> = {
-  name: 'engine.envelope',
-  allowed: ENGINE_CODES,
+const engineEnvelopeInputs: InputSource = {
   generate(rng) {
     const sample = rng.pick(SAMPLES);
     const genuine = parseRecord(EVENT, eventValue(sample));
@@ -421,8 +464,6 @@ export const engineEnvelope: FuzzTarget<EngineCase> = {
     const m = mutateOrKeep(rng, genuine.ciphertext!, others);
     return { value: eventJson(genuine.tag, m.bytes), blobs: [], ops: [sample, ...m.ops] };
   },
-  run: runEngineCase,
-  describe: ({ ops }) => ops.join('; '),
 };
 
 /**
@@ -430,9 +471,7 @@ export const engineEnvelope: FuzzTarget<EngineCase> = {
  * under valid tags: of alice's leaf, of another member's leaf (bob's own, carol's), at various
  * counters.
  */
-export const engineMls: FuzzTarget<EngineCase> = {
-  name: 'engine.mls',
-  allowed: ENGINE_CODES,
+const engineMlsInputs: InputSource = {
   async generate(rng) {
     const g = mlsFixture().group;
     const samples = [g.application, g.commits.update, g.commits.add, g.commits.remove, g.welcome];
@@ -449,17 +488,13 @@ export const engineMls: FuzzTarget<EngineCase> = {
     const ciphertext = await sealEnvelope(keys.envelopeKey, tag, m.bytes);
     return { value: eventJson(tag, ciphertext), blobs: [], ops: [`tag leaf ${leaf} #${counter}`, ...m.ops] };
   },
-  run: runEngineCase,
-  describe: ({ ops }) => ops.join('; '),
 };
 
 /**
  * Application messages alice really encrypts and signs, carrying hostile content: the MLS
  * layer accepts them, so decodeContent and the message store are what stand in the way.
  */
-export const engineContent: FuzzTarget<EngineCase> = {
-  name: 'engine.content',
-  allowed: ENGINE_CODES,
+const engineContentInputs: InputSource = {
   async generate(rng: Rng) {
     let c = await content.generate(rng, 0);
     // Over the largest blob bucket nobody can send it; such content is the content target's.
@@ -473,14 +508,10 @@ export const engineContent: FuzzTarget<EngineCase> = {
     const tag = await eventTag(keys.tagKey, 0, 0);
     return { value: eventJson(tag, await sealEnvelope(keys.envelopeKey, tag, message)), blobs: [], expectedContent: c.bytes, ops: c.ops };
   },
-  run: runEngineCase,
-  describe: ({ ops }) => ops.join('; ').slice(0, 400),
 };
 
 /** Stealth invites to bob whose Welcome, tree or framing are malformed (sealed to his real key). */
-export const engineInvite: FuzzTarget<EngineCase> = {
-  name: 'engine.invite',
-  allowed: ENGINE_CODES,
+const engineInviteInputs: InputSource = {
   async generate(rng) {
     const e = mlsFixture().events;
     const parts = [e.inviteWelcome, e.inviteRatchetTree, mlsFixture().group.welcome];
@@ -500,7 +531,11 @@ export const engineInvite: FuzzTarget<EngineCase> = {
       ops: [...welcome.ops.map((o) => `welcome ${o}`), ...tree.ops.map((o) => `tree ${o}`)],
     };
   },
-  run: runEngineCase,
-  describe: ({ ops }) => ops.join('; '),
 };
 
+
+export const engineRecord = staged('engine.record', engineRecordInputs);
+export const engineEnvelope = staged('engine.envelope', engineEnvelopeInputs);
+export const engineMls = staged('engine.mls', engineMlsInputs);
+export const engineContent = staged('engine.content', engineContentInputs);
+export const engineInvite = staged('engine.invite', engineInviteInputs);
