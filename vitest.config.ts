@@ -3,6 +3,7 @@ import { WxtVitest } from 'wxt/testing/vitest-plugin';
 
 // Three levels, run separately by scripts/test.mjs so each gets its own set-up:
 //  unit         pure code + fake-indexeddb, no network
+//  fuzz         seeded mutations of every input path (test/fuzz)
 //  build        the built packages: manifests, web-ext lint, no remote code
 //  integration  a real local PLC + PDS (+ the chat stand-in behind the PDS proxy)
 //  e2e          the built extension in Debian's Chromium and Firefox ESR
@@ -16,6 +17,18 @@ export default defineConfig({
           include: ['test/unit/**/*.test.ts', 'test/unit/**/*.test.tsx'],
           setupFiles: ['fake-indexeddb/auto'],
           environment: 'node',
+        },
+      },
+      {
+        // Deterministic fuzzing of every input path (test/fuzz/README.md). ATM_FUZZ_CASES sets
+        // the size: npm test runs the default, npm run test:adversarial the full one.
+        test: {
+          name: 'fuzz',
+          include: ['test/fuzz/**/*.fuzz.test.ts'],
+          setupFiles: ['fake-indexeddb/auto'],
+          globalSetup: ['test/fuzz/global-setup.ts'],
+          environment: 'node',
+          testTimeout: 0,
         },
       },
       {

@@ -1,4 +1,4 @@
-// `npm test`: set up the machine, build, then run unit, integration and e2e tests and print one
+// `npm test`: set up the machine, build, then run unit, fuzz (reduced size), integration and e2e tests and print one
 // total line `N passed, N failed` (CI reads it).
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import {
   root,
 } from './lib/setup.mjs';
 
-const levels = process.argv.slice(2).length ? process.argv.slice(2) : ['unit', 'build', 'integration', 'e2e'];
+const levels = process.argv.slice(2).length ? process.argv.slice(2) : ['unit', 'fuzz', 'build', 'integration', 'e2e'];
 
 checkNode();
 ensureDependencies();

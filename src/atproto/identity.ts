@@ -1,5 +1,5 @@
 import { defs, getAtprotoVerificationMaterial, getPdsEndpoint, getAtprotoHandle } from '@atcute/identity';
-import { getPublicKeyFromDidController, type FoundPublicKey } from '@atcute/crypto';
+import { getPublicKeyFromDidController, P256PublicKey, Secp256k1PublicKey, type FoundPublicKey } from '@atcute/crypto';
 import * as v from 'valibot';
 import { AtmError } from '../errors';
 import { fetchBytes, type FetchLike } from './http';
@@ -67,6 +67,14 @@ function compressSecp256k1(key: FoundPublicKey): FoundPublicKey {
   return { ...key, publicKeyBytes: compressed };
 }
 
+/** Throws unless the key is a compressed point (33 bytes, 0x02/0x03) its curve imports. */
+async function importKey(key: FoundPublicKey): Promise<void> {
+  const bytes = key.publicKeyBytes;
+  // Node's import reads a point and ignores bytes after it: the length is checked here.
+  if (bytes.length !== 33 || (bytes[0] !== 0x02 && bytes[0] !== 0x03)) throw new Error('not a compressed point');
+  await (key.type === 'p256' ? P256PublicKey.importRaw(bytes) : Secp256k1PublicKey.importRaw(bytes));
+}
+
 /**
  * Resolves DIDs to their signing key and PDS. The document is validated against the DID
  * document schema and must name the DID we asked for, so a directory cannot answer for
@@ -106,6 +114,10 @@ export function createIdentityResolver(options: { plcUrl: string; fetch?: FetchL
       let signingKey: FoundPublicKey;
       try {
         signingKey = compressSecp256k1(getPublicKeyFromDidController(material));
+        // The legacy multibase form carries raw key bytes of any length (found by fuzzing): only
+        // a point on the curve is a key, and a document naming anything else is refused here
+        // rather than every proof of this DID failing later.
+        await importKey(signingKey);
       } catch {
         throw new AtmError('InvalidDidDocument', 'unsupported #atproto key', { did });
       }

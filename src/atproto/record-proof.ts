@@ -1,3 +1,7 @@
+import * as CAR from '@atcute/car';
+import * as CBOR from '@atcute/cbor';
+import * as CID from '@atcute/cid';
+import { MemoryBlockStore, NodeStore, verifyExclusion } from '@atcute/mst';
 import { verifyRecord } from '@atcute/repo';
 import { P256PublicKey, Secp256k1PublicKey, type FoundPublicKey, type PublicKey } from '@atcute/crypto';
 import { AtmError } from '../errors';
@@ -40,9 +44,13 @@ export async function verifyRecordProof(args: {
     });
   } catch (error) {
     const reason = (error as Error).message;
-    // @atcute/repo (pinned) reports a verified tree without the key with this exact message,
-    // after the CIDs, commit DID and signature have all been checked; see the proof tests.
-    if (reason === 'could not find record in car') return undefined;
+    // @atcute/repo (pinned) says this only after the CIDs, commit DID and signature were checked
+    // (see the proof tests). It says it too when a block on the path is missing from the CAR,
+    // which proves nothing: the record is absent only if the signed tree's path shows it.
+    if (reason === 'could not find record in car') {
+      if (await provesAbsence(args.car, args.collection, args.rkey)) return undefined;
+      throw new AtmError('ProofInvalid', 'record proof neither holds the record nor proves it absent', { did: args.did });
+    }
     throw new AtmError('ProofInvalid', 'record proof does not verify', { did: args.did, reason });
   }
   return {
@@ -53,6 +61,40 @@ export async function verifyRecordProof(args: {
     // atcute's decoded values serialise to lexicon JSON ($bytes / $link).
     json: JSON.parse(JSON.stringify(verified.record)),
   };
+}
+
+/** Blocks of a CAR, each checked against its CID when read. */
+class VerifyingBlockStore extends MemoryBlockStore {
+  override async get(cid: string): Promise<Uint8Array<ArrayBuffer> | null> {
+    const bytes = await super.get(cid);
+    if (bytes === null) return null;
+    const actual = CID.toString(await CID.create(CID.fromString(cid).codec as 0x55 | 0x71, bytes));
+    if (actual !== cid) throw new Error('block does not match its CID');
+    return bytes;
+  }
+}
+
+/**
+ * An exclusion proof (found by fuzzing: a CAR with a block on the path removed or renamed read as
+ * "the record is absent", i.e. a deleted device). Called once verifyRecord has checked the
+ * commit: its `data` is the signed MST root, and every node down the key's path must be in the
+ * CAR and match its CID for the absence to be proven.
+ */
+async function provesAbsence(car: Uint8Array, collection: string, rkey: string): Promise<boolean> {
+  try {
+    const reader = CAR.fromUint8Array(car);
+    const store = new VerifyingBlockStore();
+    for (const entry of reader) await store.put(CID.toString(entry.cid), entry.bytes as Uint8Array<ArrayBuffer>);
+    const commitBytes = await store.get(reader.header.data.roots[0]!.$link);
+    const commit = commitBytes && (CBOR.decode(commitBytes) as { data?: unknown });
+    const data = (commit?.data as { $link?: unknown } | undefined)?.$link;
+    if (typeof data !== 'string') return false;
+    await verifyExclusion(new NodeStore(store), data, `${collection}/${rkey}`);
+    return true;
+  } catch {
+    // A missing or altered block on the path, the key present after all, or a malformed node.
+    return false;
+  }
 }
 
 /** Fetches the proof from the DID's own PDS (found in its DID document) and verifies it. */

@@ -92,6 +92,10 @@ function parsePage(
   } catch {
     throw new AtmError('InvalidRecord', 'listRecords answer is not JSON', { did, collection });
   }
+  // `null`, a number or an array parse as JSON too: only an object is a page.
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new AtmError('InvalidRecord', 'listRecords answer is not an object', { did, collection });
+  }
   const page = json as { records?: unknown; cursor?: unknown };
   if (!Array.isArray(page.records)) {
     throw new AtmError('InvalidRecord', 'listRecords answer has no records', { did, collection });

@@ -11,6 +11,8 @@ import {
   type ProposalWithSender,
   type RatchetTree,
 } from 'ts-mls';
+import { extensionsSupportedByCapabilities } from 'ts-mls/extension.js';
+import { unprotectPrivateMessage } from 'ts-mls/messageProtection.js';
 import { findLeafIndex } from 'ts-mls/ratchetTree.js';
 import { credentialIdentity } from './credential';
 import { runMls, settle, type GroupState, type MlsContext } from './context';
@@ -282,6 +284,7 @@ export interface ProcessCommitResult {
  */
 export async function processCommit(ctx: MlsContext, state: GroupState, message: Uint8Array): Promise<ProcessCommitResult> {
   const pm = routePrivateMessage(state, message, 'commit');
+  await checkAddsFirst(ctx, state, pm);
   let seen: { senderLeafIndex: number | undefined; proposals: ProposalWithSender[] } | undefined;
   let expiredAdd = false;
   let removesUs = false;
@@ -360,6 +363,42 @@ export async function processCommit(ctx: MlsContext, state: GroupState, message:
     removedSelf: newState.groupActiveState.kind === 'removedFromGroup',
     consumed: result.consumed,
   };
+}
+
+/**
+ * ts-mls 1.6.4 checks a commit's Adds concurrently (an async reduce in clientState.js
+ * `applyTreeMutations`): when two neighbouring Adds both fail, the first failure is never awaited
+ * and escapes as an unhandled rejection (found by fuzzing). So each Add is checked here first,
+ * one at a time, as ts-mls would check it (and lifetimes by our clock); a bad one is refused with
+ * a typed error, and ts-mls only ever sees Adds that pass. This decrypts the commit once more
+ * from the same state, which it leaves unchanged.
+ */
+async function checkAddsFirst(ctx: MlsContext, state: GroupState, pm: PrivateMessage): Promise<void> {
+  const opened = await runMls(ctx, 'processCommit', (config) =>
+    unprotectPrivateMessage(
+      state.keySchedule.senderDataSecret,
+      pm,
+      state.secretTree,
+      state.ratchetTree,
+      state.groupContext,
+      config.keyRetentionConfig,
+      ctx.suite.impl,
+    ),
+  );
+  const content = opened.content.content;
+  if (content.contentType !== 'commit') return; // ts-mls refuses it below
+  for (const p of content.commit.proposals) {
+    if (p.proposalOrRefType !== 'proposal' || p.proposal.proposalType !== 'add') continue;
+    const keyPackage = p.proposal.add.keyPackage;
+    await validateKeyPackage(ctx, keyPackage);
+    const { leafNode } = keyPackage;
+    if (
+      !extensionsSupportedByCapabilities(leafNode.extensions, leafNode.capabilities) ||
+      bytesEqual(keyPackage.initKey, leafNode.hpkePublicKey)
+    ) {
+      throw new MlsLayerError('MlsRejected', 'processCommit: an added key package is malformed', { kind: 'InvalidKeyPackage' });
+    }
+  }
 }
 
 /**

@@ -23,7 +23,8 @@ export interface ExtensionSelf {
  * extension URL compare equal.
  */
 export function originOf(url: string | undefined): string | undefined {
-  if (!url) return undefined;
+  // Only a string: `new URL` would take an array or an object by its text.
+  if (typeof url !== 'string' || !url) return undefined;
   try {
     const parsed = new URL(url);
     return parsed.host ? `${parsed.protocol}//${parsed.host}` : undefined;
@@ -47,7 +48,10 @@ export function classifySender(sender: SenderLike | undefined, self: ExtensionSe
     // pages. In Firefox MV2 web-accessible resources cannot be limited by origin, so without
     // this any site that learned our moz-extension URL could frame the panel and drive it.
     if (sender.tab !== undefined) {
-      const tabOrigin = originOf((sender.tab as { url?: string }).url);
+      // Whatever the tab is (null included: found by fuzzing, it threw out of servePort), only
+      // a URL of ours or bsky.app's admits the frame.
+      const tabUrl = (sender.tab as { url?: unknown } | null)?.url;
+      const tabOrigin = originOf(typeof tabUrl === 'string' ? tabUrl : undefined);
       if (tabOrigin !== self.origin && tabOrigin !== BSKY_ORIGIN) return undefined;
     }
     return 'extension-page';

@@ -97,6 +97,14 @@ describe('listRecordsAfter', () => {
     expect(await failure(repos.listRecordsAfter(DID, COLLECTION, undefined, 10))).toBe('InvalidRecord');
   });
 
+  it('refuses JSON that is not an object (found by the fuzzer: `null` was a TypeError)', async () => {
+    for (const body of ['null', '7', '"records"', '[]', '[{"records":[]}]']) {
+      const repos = publicRepos({ identity, fetch: scripted(() => new Response(body)).fetch });
+      expect(await failure(repos.listRecordsAfter(DID, COLLECTION, undefined, 10)), body).toBe('InvalidRecord');
+      expect(await failure(repos.listRecords(DID, COLLECTION)), body).toBe('InvalidRecord');
+    }
+  });
+
   it('a 404 is an empty page', async () => {
     const pds = scripted(() => new Response('', { status: 404 }));
     expect(await publicRepos({ identity, fetch: pds.fetch }).listRecordsAfter(DID, COLLECTION, undefined, 10)).toEqual({

@@ -25,7 +25,7 @@ describe('classifySender', () => {
   });
 
   it('refuses our panel framed by any other site (or a tab whose URL it cannot see)', () => {
-    for (const tab of [{ url: 'https://evil.example/' }, { url: 'https://bsky.app.evil.example/' }, {}]) {
+    for (const tab of [{ url: 'https://evil.example/' }, { url: 'https://bsky.app.evil.example/' }, {}, null, 'https://bsky.app/', { url: 7 }, { url: ['https://bsky.app/'] }]) {
       expect(
         classifySender({ id: 'ext-id', url: 'chrome-extension://ext-id/panel.html?convo=abc', tab, frameId: 2 }, self),
       ).toBeUndefined();
@@ -47,6 +47,8 @@ describe('classifySender', () => {
     expect(classifySender({ id: 'ext-id', url: 'not a url' }, self)).toBeUndefined();
     expect(classifySender({ id: 'ext-id', url: 'data:text/html,hi', tab: {} }, self)).toBeUndefined();
     expect(classifySender(undefined, self)).toBeUndefined();
+    // Only a string is a URL (new URL would read an array by its text).
+    expect(classifySender({ id: 'ext-id', url: ['chrome-extension://ext-id/popup.html'] } as never, self)).toBeUndefined();
   });
 
   it('compares origins exactly (no prefix tricks)', () => {
