@@ -67,8 +67,12 @@ describe('group state encoding', () => {
     for (const bad of [encoded.slice(0, encoded.length - 1), encoded.slice(0, encoded.length >> 1), trailing]) {
       expect((await rejection(() => decodeGroupState(ctx, bad))).code).toBe('MlsDecode');
     }
-    const otherFormat = encoded.slice();
-    otherFormat[0] = 2;
-    expect((await rejection(() => decodeGroupState(ctx, otherFormat))).code).toBe('MlsDecode');
+    // 1: the eager secret tree of unpatched ts-mls 1.6.4, whose encoding differs; 3: unknown.
+    expect(encoded[0]).toBe(2);
+    for (const format of [1, 3]) {
+      const otherFormat = encoded.slice();
+      otherFormat[0] = format;
+      expect((await rejection(() => decodeGroupState(ctx, otherFormat))).code).toBe('MlsDecode');
+    }
   });
 });
