@@ -1,7 +1,7 @@
 import { expect, test } from 'vitest'
+import { vectorSuite } from './vectorSuite'
 import json from "./vectors/crypto-basics.json"
-import { type CiphersuiteId, type CiphersuiteImpl, getCiphersuiteFromId } from "ts-mls/crypto/ciphersuite.js"
-import { getCiphersuiteImpl } from "ts-mls/crypto/getCiphersuiteImpl.js"
+import { type CiphersuiteId, type CiphersuiteImpl } from "ts-mls/crypto/ciphersuite.js"
 import { bytesToHex, hexToBytes } from "@noble/ciphers/utils.js"
 import { signWithLabel, verifyWithLabel } from "ts-mls/crypto/signature.js"
 import { refhash } from "ts-mls/crypto/hash.js"
@@ -9,7 +9,7 @@ import { deriveSecret, deriveTreeSecret, expandWithLabel } from "ts-mls/crypto/k
 import { decryptWithLabel, encryptWithLabel } from "ts-mls/crypto/hpke.js"
 
 test.concurrent.each(json.map((x, index) => [index, x]))(`crypto-basics test vectors %i`, async (_index, x) => {
-  const impl = await getCiphersuiteImpl(getCiphersuiteFromId(x.cipher_suite as CiphersuiteId))
+  const impl = await vectorSuite(x.cipher_suite as CiphersuiteId)
   await testRefHash(impl, x.ref_hash)
   await testDeriveSecret(impl, x.derive_secret)
   await testDeriveTreeSecret(impl, x.derive_tree_secret)

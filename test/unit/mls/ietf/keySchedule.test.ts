@@ -1,11 +1,10 @@
 import { expect, test } from 'vitest'
+import { vectorSuite } from './vectorSuite'
 import {
   type CiphersuiteId,
   type CiphersuiteImpl,
-  getCiphersuiteFromId,
   getCiphersuiteNameFromId,
 } from "ts-mls/crypto/ciphersuite.js"
-import { getCiphersuiteImpl } from "ts-mls/crypto/getCiphersuiteImpl.js"
 import { encodeGroupContext, type GroupContext } from "ts-mls/groupContext.js"
 import { hexToBytes } from "@noble/ciphers/utils.js"
 import json from "./vectors/key-schedule.json"
@@ -14,7 +13,7 @@ import { initializeEpoch, mlsExporter } from "ts-mls/keySchedule.js"
 
 test.concurrent.each(json.map((x, index) => [index, x]))(`key-schedule test vectors %i`, async (_index, x) => {
   const cipherSuite = x.cipher_suite as CiphersuiteId
-  const impl = await getCiphersuiteImpl(getCiphersuiteFromId(cipherSuite))
+  const impl = await vectorSuite(cipherSuite)
   await testKeySchedule(x.group_id, x.initial_init_secret, x.epochs, cipherSuite, impl)
 })
 

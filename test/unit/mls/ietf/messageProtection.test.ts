@@ -1,14 +1,13 @@
 import { expect, test } from 'vitest'
+import { vectorSuite } from './vectorSuite'
 import json from "./vectors/message-protection.json"
 import { hexToBytes } from "@noble/ciphers/utils.js"
 import { type GroupContext } from "ts-mls/groupContext.js"
 import {
   type CiphersuiteId,
   type CiphersuiteImpl,
-  getCiphersuiteFromId,
   getCiphersuiteNameFromId,
 } from "ts-mls/crypto/ciphersuite.js"
-import { getCiphersuiteImpl } from "ts-mls/crypto/getCiphersuiteImpl.js"
 import { decodeMlsMessage } from "ts-mls/message.js"
 import { protect, unprotectPrivateMessage } from "ts-mls/messageProtection.js"
 import { createContentCommitSignature } from "ts-mls/framedContent.js"
@@ -29,7 +28,7 @@ import { UsageError } from "ts-mls/mlsError.js"
 import { defaultPaddingConfig } from "ts-mls/paddingConfig.js"
 
 test.concurrent.each(json.map((x, index) => [index, x]))(`message-protection test vectors %i`, async (_index, x) => {
-  const impl = await getCiphersuiteImpl(getCiphersuiteFromId(x.cipher_suite as CiphersuiteId))
+  const impl = await vectorSuite(x.cipher_suite as CiphersuiteId)
   await testMessageProtection(x, impl)
 })
 

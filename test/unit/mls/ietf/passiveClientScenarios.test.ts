@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest'
-import { type CiphersuiteId, type CiphersuiteImpl, getCiphersuiteFromId } from "ts-mls/crypto/ciphersuite.js"
-import { getCiphersuiteImpl } from "ts-mls/crypto/getCiphersuiteImpl.js"
+import { vectorSuite } from './vectorSuite'
+import { type CiphersuiteId, type CiphersuiteImpl } from "ts-mls/crypto/ciphersuite.js"
 import { type KeyPackage, type PrivateKeyPackage } from "ts-mls/keyPackage.js"
 import { hexToBytes } from "@noble/ciphers/utils.js"
 import jsonCommit from "./vectors/passive-client-handling-commit.json"
@@ -17,7 +17,7 @@ import { bytesToBase64 } from "ts-mls/util/byteArray.js"
 test.concurrent.each(jsonCommit.map((x, index) => [index, x]))(
   `passive-client-handling-commit test vectors %i`,
   async (_index, x) => {
-    const impl = await getCiphersuiteImpl(getCiphersuiteFromId(x.cipher_suite as CiphersuiteId))
+    const impl = await vectorSuite(x.cipher_suite as CiphersuiteId)
     await testPassiveClientScenario(x, impl)
   },
 )
@@ -25,7 +25,7 @@ test.concurrent.each(jsonCommit.map((x, index) => [index, x]))(
 test.concurrent.each(jsonRandom.map((x, index) => [index, x]))(
   `passive-client-random test vectors %i`,
   async (_index, x) => {
-    const impl = await getCiphersuiteImpl(getCiphersuiteFromId(x.cipher_suite as CiphersuiteId))
+    const impl = await vectorSuite(x.cipher_suite as CiphersuiteId)
     await testPassiveClientScenario(x, impl)
   },
   60000,
@@ -34,7 +34,7 @@ test.concurrent.each(jsonRandom.map((x, index) => [index, x]))(
 test.concurrent.each(jsonWelcome.map((x, index) => [index, x]))(
   `passive-client-welcome test vectors %i`,
   async (_index, x) => {
-    const impl = await getCiphersuiteImpl(getCiphersuiteFromId(x.cipher_suite as CiphersuiteId))
+    const impl = await vectorSuite(x.cipher_suite as CiphersuiteId)
     await testPassiveClientScenario(x, impl)
   },
 )

@@ -1,12 +1,12 @@
 import { expect, test } from 'vitest'
+import { vectorSuite } from './vectorSuite'
 import json from "./vectors/psk_secret.json"
-import { type CiphersuiteId, type CiphersuiteImpl, getCiphersuiteFromId } from "ts-mls/crypto/ciphersuite.js"
-import { getCiphersuiteImpl } from "ts-mls/crypto/getCiphersuiteImpl.js"
+import { type CiphersuiteId, type CiphersuiteImpl } from "ts-mls/crypto/ciphersuite.js"
 import { computePskSecret, type PreSharedKeyIdExternal } from "ts-mls/presharedkey.js"
 import { bytesToHex, hexToBytes } from "@noble/ciphers/utils.js"
 
 test.concurrent.each(json.map((x, index) => [index, x]))(`psk_secret test vectors %i`, async (_index, x) => {
-  const impl = await getCiphersuiteImpl(getCiphersuiteFromId(x.cipher_suite as CiphersuiteId))
+  const impl = await vectorSuite(x.cipher_suite as CiphersuiteId)
   await testPskSecret(x.psk_secret, x.psks, impl)
 })
 

@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest'
-import { type CiphersuiteId, type CiphersuiteImpl, getCiphersuiteFromId } from "ts-mls/crypto/ciphersuite.js"
-import { getCiphersuiteImpl } from "ts-mls/crypto/getCiphersuiteImpl.js"
+import { vectorSuite } from './vectorSuite'
+import { type CiphersuiteId, type CiphersuiteImpl } from "ts-mls/crypto/ciphersuite.js"
 import { hexToBytes } from "@noble/ciphers/utils.js"
 import json from "./vectors/secret-tree.json"
 import { expandSenderDataKey, expandSenderDataNonce } from "ts-mls/sender.js"
@@ -8,7 +8,7 @@ import { createSecretTree, ratchetToGeneration } from "ts-mls/secretTree.js"
 import { defaultKeyRetentionConfig } from "ts-mls/keyRetentionConfig.js"
 
 test.concurrent.each(json.map((x, index) => [index, x]))(`secret-tree test vectors %i`, async (_index, x) => {
-  const impl = await getCiphersuiteImpl(getCiphersuiteFromId(x.cipher_suite as CiphersuiteId))
+  const impl = await vectorSuite(x.cipher_suite as CiphersuiteId)
   await testSecretTree(
     x.sender_data.sender_data_secret,
     x.sender_data.ciphertext,

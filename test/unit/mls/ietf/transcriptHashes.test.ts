@@ -1,13 +1,13 @@
 import { expect, test } from 'vitest'
-import { type CiphersuiteId, type CiphersuiteImpl, getCiphersuiteFromId } from "ts-mls/crypto/ciphersuite.js"
-import { getCiphersuiteImpl } from "ts-mls/crypto/getCiphersuiteImpl.js"
+import { vectorSuite } from './vectorSuite'
+import { type CiphersuiteId, type CiphersuiteImpl } from "ts-mls/crypto/ciphersuite.js"
 import { hexToBytes } from "@noble/ciphers/utils.js"
 import json from "./vectors/transcript-hashes.json"
 import { decodeAuthenticatedContent } from "ts-mls/authenticatedContent.js"
 import { createConfirmedHash, createInterimHash } from "ts-mls/transcriptHash.js"
 
 test.concurrent.each(json.map((x, index) => [index, x]))(`transcript-hashes test vectors %i`, async (_index, x) => {
-  const impl = await getCiphersuiteImpl(getCiphersuiteFromId(x.cipher_suite as CiphersuiteId))
+  const impl = await vectorSuite(x.cipher_suite as CiphersuiteId)
   await testTranscriptHash(
     x.authenticated_content,
     x.confirmation_key,

@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest'
-import { type CiphersuiteId, type CiphersuiteImpl, getCiphersuiteFromId } from "ts-mls/crypto/ciphersuite.js"
-import { getCiphersuiteImpl } from "ts-mls/crypto/getCiphersuiteImpl.js"
+import { vectorSuite } from './vectorSuite'
+import { type CiphersuiteId, type CiphersuiteImpl } from "ts-mls/crypto/ciphersuite.js"
 import {
   addLeafNode,
   decodeRatchetTree,
@@ -16,7 +16,7 @@ import { treeHashRoot } from "ts-mls/treeHash.js"
 import { toLeafIndex } from "ts-mls/treemath.js"
 
 test.concurrent.each(json.map((x, index) => [index, x]))(`tree-operations test vectors %i`, async (_index, x) => {
-  const impl = await getCiphersuiteImpl(getCiphersuiteFromId(x.cipher_suite as CiphersuiteId))
+  const impl = await vectorSuite(x.cipher_suite as CiphersuiteId)
   await treeOperationsTest(x, impl)
 })
 

@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest'
-import { type CiphersuiteId, type CiphersuiteImpl, getCiphersuiteFromId } from "ts-mls/crypto/ciphersuite.js"
-import { getCiphersuiteImpl } from "ts-mls/crypto/getCiphersuiteImpl.js"
+import { vectorSuite } from './vectorSuite'
+import { type CiphersuiteId, type CiphersuiteImpl } from "ts-mls/crypto/ciphersuite.js"
 import { decodeRatchetTree, resolution } from "ts-mls/ratchetTree.js"
 import { hexToBytes } from "@noble/ciphers/utils.js"
 import json from "./vectors/tree-validation.json"
@@ -10,7 +10,7 @@ import { nodeToLeafIndex, toNodeIndex } from "ts-mls/treemath.js"
 import { verifyParentHashes } from "ts-mls/parentHash.js"
 
 test.concurrent.each(json.map((x, index) => [index, x]))(`tree-validation test vectors %i`, async (_index, x) => {
-  const impl = await getCiphersuiteImpl(getCiphersuiteFromId(x.cipher_suite as CiphersuiteId))
+  const impl = await vectorSuite(x.cipher_suite as CiphersuiteId)
   await treeOperationsTest(x, impl)
 })
 

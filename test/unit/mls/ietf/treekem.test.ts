@@ -1,11 +1,10 @@
 import { expect, test } from 'vitest'
+import { vectorSuite } from './vectorSuite'
 import {
   type CiphersuiteId,
   type CiphersuiteImpl,
-  getCiphersuiteFromId,
   getCiphersuiteNameFromId,
 } from "ts-mls/crypto/ciphersuite.js"
-import { getCiphersuiteImpl } from "ts-mls/crypto/getCiphersuiteImpl.js"
 import { decodeRatchetTree, getHpkePublicKey, type RatchetTree } from "ts-mls/ratchetTree.js"
 import { hexToBytes } from "@noble/ciphers/utils.js"
 import json from "./vectors/treekem.json"
@@ -23,7 +22,7 @@ import { hpkeKeysMatch } from "./keyMatch"
 test.concurrent.each(json.map((x, index) => [index, x]))(
   `treekem test vectors %i`,
   async (_index, x) => {
-    const impl = await getCiphersuiteImpl(getCiphersuiteFromId(x.cipher_suite as CiphersuiteId))
+    const impl = await vectorSuite(x.cipher_suite as CiphersuiteId)
     await treekemTest(x, impl)
   },
   20000,

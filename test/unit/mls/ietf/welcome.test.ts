@@ -1,6 +1,6 @@
 import { expect, test } from 'vitest'
-import { type CiphersuiteId, type CiphersuiteImpl, getCiphersuiteFromId } from "ts-mls/crypto/ciphersuite.js"
-import { getCiphersuiteImpl } from "ts-mls/crypto/getCiphersuiteImpl.js"
+import { vectorSuite } from './vectorSuite'
+import { type CiphersuiteId, type CiphersuiteImpl } from "ts-mls/crypto/ciphersuite.js"
 import { hexToBytes } from "@noble/ciphers/utils.js"
 import json from "./vectors/welcome.json"
 import { decodeMlsMessage } from "ts-mls/message.js"
@@ -11,7 +11,7 @@ import { decryptGroupInfo, decryptGroupSecrets } from "ts-mls/welcome.js"
 import { type PrivateKey } from "ts-mls/crypto/hpke.js"
 
 test.concurrent.each(json.map((x, index) => [index, x]))(`welcome test vectors %i`, async (_index, x) => {
-  const impl = await getCiphersuiteImpl(getCiphersuiteFromId(x.cipher_suite as CiphersuiteId))
+  const impl = await vectorSuite(x.cipher_suite as CiphersuiteId)
   await testWelcome(x.init_priv, x.key_package, x.signer_pub, x.welcome, impl)
 })
 
