@@ -12,6 +12,7 @@ import { pipelineRoundTrip, rawTsMlsRoundTrip } from './node/pipeline';
 import { startWorld } from './node/world';
 import { contentScriptRows } from './node/bundle';
 import { browserRows } from './browser/run';
+import { stateRows } from './node/state';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
@@ -60,6 +61,10 @@ async function main(): Promise<void> {
     } finally {
       await world.close();
     }
+  }
+  if (want('state')) {
+    log('group state codec and size');
+    rows.push(...(await stateRows(quick ? [2, 100] : [2, 100, 1000], quick ? 5 : 15)));
   }
   if (want('browser')) {
     log('group operations in Chromium');
