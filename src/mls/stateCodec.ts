@@ -158,7 +158,11 @@ class TreeCache {
 
   private remember(key: string, bytes: Uint8Array, tree: RatchetTree): void {
     Object.freeze(tree);
-    for (const node of tree) if (node !== undefined) Object.freeze(node);
+    for (const node of tree) {
+      if (node === undefined) continue;
+      Object.freeze(node);
+      Object.freeze(node.nodeType === 'leaf' ? node.leaf : node.parent);
+    }
     this.encoded.set(tree, bytes);
     this.decoded.delete(key);
     this.decoded.set(key, { bytes, tree });

@@ -208,6 +208,23 @@ describe('the patch: a secret tree derived lazily (from ts-mls 2.0.0-rc.10)', ()
     expect(got.consumed.length).toBeGreaterThan(2);
   });
 
+  it('remembers leaf hashes per LeafNode object: tree hashes still match fresh copies and the group context', async () => {
+    const { treeHashRoot } = await import('ts-mls/treeHash.js');
+    const { decodeRatchetTreeBytes, encodeRatchetTreeBytes } = await import('../../../src/mls/messageCodec');
+    const { ctx, states } = await buildGroup(['alice', 'bob', 'carol', 'dave']);
+    let group = states;
+    for (const committer of [0, 2, 0]) {
+      const { selfUpdate } = await import('../../../src/mls');
+      group = await everyoneProcesses(ctx, group, committer, await selfUpdate(ctx, group[committer]!));
+    }
+    for (const s of group) {
+      const cached = await treeHashRoot(s.ratchetTree, ctx.suite.impl.hash);
+      const fresh = await treeHashRoot(decodeRatchetTreeBytes(encodeRatchetTreeBytes(s.ratchetTree)), ctx.suite.impl.hash);
+      expect(hex(cached)).toBe(hex(fresh));
+      expect(hex(cached)).toBe(hex(s.groupContext.treeHash));
+    }
+  });
+
   it('refuses a sender leaf index outside the tree instead of walking past its root', async () => {
     const { ctx, states } = await buildGroup(['alice', 'bob']);
     const { ratchetToGeneration } = await import('ts-mls/secretTree.js');
