@@ -7,7 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderTable, type Row } from './lib/table';
-import { barePdsRoundTrip, pollLatency, pushLatency } from './node/latency';
+import { barePdsRoundTrip, eventRecordBytes, pollLatency, pushLatency } from './node/latency';
 import { pipelineRoundTrip, rawTsMlsRoundTrip } from './node/pipeline';
 import { startWorld } from './node/world';
 import { contentScriptRows } from './node/bundle';
@@ -57,6 +57,8 @@ async function main(): Promise<void> {
         const push = await pushLatency(world, runs);
         rows.push({ section: 'latency (Node, local PDS)', what: 'send to decrypted, poll mode (reader polls at once)', ours: poll, unit: 'ms', reference: { name: 'bare putRecord+getRecord', value: bare }, target: { ratio: 1.25 } });
         rows.push({ section: 'latency (Node, local PDS)', what: 'send to decrypted, push mode (firehose wake-up)', ours: push, unit: 'ms', reference: { name: 'bare putRecord+getRecord', value: bare }, target: { ratio: 1.25 } });
+        const bytes = await eventRecordBytes(world);
+        rows.push({ section: 'storage (PDS)', what: 'bytes per short text message (event record JSON)', ours: { median: bytes, min: bytes, max: bytes, runs: 1 }, unit: 'B', note: 'smallest padding bucket' });
       }
     } finally {
       await world.close();

@@ -87,3 +87,10 @@ export async function barePdsRoundTrip(world: World, runs: number): Promise<Samp
     await res.json();
   });
 }
+
+/** The JSON size of alice's latest event record as the PDS stores and serves it. */
+export async function eventRecordBytes(world: World): Promise<number> {
+  const [latest] = await world.alice.deps.publicRepos.listRecords(world.alice.account.did, EVENT_COLLECTION_NSID, { max: 1 });
+  if (!latest) throw new Error('alice has no event');
+  return new TextEncoder().encode(JSON.stringify(latest.value)).length;
+}
