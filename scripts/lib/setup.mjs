@@ -2,7 +2,7 @@
 // before dependencies exist. Each step is skipped when already done, so repeated runs are fast.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,10 +31,17 @@ export function checkNode() {
   }
 }
 
-/** `npm ci` whenever package-lock.json changed since the last install (or nothing is installed). */
+/**
+ * `npm ci` whenever package-lock.json or a patch under patches/ (applied by patch-package in
+ * `postinstall`) changed since the last install, or nothing is installed.
+ */
 export function ensureDependencies() {
-  const lock = readFileSync(join(root, 'package-lock.json'));
-  const digest = createHash('sha256').update(lock).digest('hex');
+  const hash = createHash('sha256').update(readFileSync(join(root, 'package-lock.json')));
+  const patches = join(root, 'patches');
+  if (existsSync(patches)) {
+    for (const name of readdirSync(patches).sort()) hash.update(name).update(readFileSync(join(patches, name)));
+  }
+  const digest = hash.digest('hex');
   const stamp = join(root, 'node_modules', '.atmessaging-lock.sha256');
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === digest) return;
   log('installing dependencies (npm ci; better-sqlite3 compiles from source, about a minute)');

@@ -30,6 +30,11 @@ const VALID_PARAMS: { [M in Method]: unknown } = {
   'convo.retry': { convoId: '3kabcdefghij2', messageId: 'f'.repeat(32) },
   'convo.invite': { convoId: '3kabcdefghij2', did: 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa' },
   'convo.markRead': { convoId: '3kabcdefghij2' },
+  'devices.list': {},
+  'devices.revoke': { rkey: '3kabcdefghij2', confirm: true },
+  'contact.safetyNumber': { did: 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa' },
+  'contact.verify': { did: 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa', fingerprint: 'ab'.repeat(32) },
+  'contact.unverify': { did: 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa' },
 };
 
 const METHOD_NAMES = Object.keys(VALID_PARAMS) as Method[];

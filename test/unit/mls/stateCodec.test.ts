@@ -10,7 +10,10 @@ import {
   exportSecret,
   members,
   processCommit,
+  selfUpdate,
 } from '../../../src/mls';
+import { encodeRatchetTreeBytes } from '../../../src/mls/messageCodec';
+import { everyoneProcesses } from './helpers';
 import { buildGroup, hex, keyPackageFor, newDevice, registryAuth, rejection, text, utf8 } from './helpers';
 
 describe('group state encoding', () => {
@@ -67,8 +70,65 @@ describe('group state encoding', () => {
     for (const bad of [encoded.slice(0, encoded.length - 1), encoded.slice(0, encoded.length >> 1), trailing]) {
       expect((await rejection(() => decodeGroupState(ctx, bad))).code).toBe('MlsDecode');
     }
-    const otherFormat = encoded.slice();
-    otherFormat[0] = 2;
-    expect((await rejection(() => decodeGroupState(ctx, otherFormat))).code).toBe('MlsDecode');
+    // 1: unpatched ts-mls 1.6.4 (eager secret tree); 2: trees inline; 4: unknown.
+    expect(encoded[0]).toBe(3);
+    for (const format of [1, 2, 4]) {
+      const otherFormat = encoded.slice();
+      otherFormat[0] = format;
+      expect((await rejection(() => decodeGroupState(ctx, otherFormat))).code).toBe('MlsDecode');
+    }
+  });
+
+  it('keeps the trees of retained epochs, and reuses one decoded tree for equal bytes (frozen)', async () => {
+    const { ctx, states } = await buildGroup(['alice', 'bob', 'carol']);
+    let group = states;
+    for (let i = 0; i < 2; i++) group = await everyoneProcesses(ctx, group, 0, await selfUpdate(ctx, group[0]!));
+    const bob = group[1]!;
+    expect([...bob.historicalReceiverData.keys()]).toEqual([1n, 2n]);
+    const encoded = encodeGroupState(bob);
+    const first = decodeGroupState(ctx, encoded);
+    const second = decodeGroupState(ctx, encoded.slice());
+    expect(hex(encodeGroupState(first))).toBe(hex(encoded));
+    expect(hex(encodeRatchetTreeBytes(first.ratchetTree))).toBe(hex(encodeRatchetTreeBytes(bob.ratchetTree)));
+    for (const [epochNumber, past] of bob.historicalReceiverData) {
+      expect(hex(encodeRatchetTreeBytes(first.historicalReceiverData.get(epochNumber)!.ratchetTree))).toBe(hex(encodeRatchetTreeBytes(past.ratchetTree)));
+    }
+    // Equal tree bytes give the same (frozen) tree object; everything else is decoded afresh.
+    expect(second.ratchetTree).toBe(first.ratchetTree);
+    expect(Object.isFrozen(first.ratchetTree)).toBe(true);
+    expect(second.keySchedule).not.toBe(first.keySchedule);
+    expect(second.secretTree).not.toBe(first.secretTree);
+    // And the shared trees still work for both: each decrypts the next message of its epoch.
+    const sent = await encryptApplicationMessage(ctx, group[2]!, utf8('to both copies'));
+    for (const copy of [first, second]) expect(text((await decryptApplicationMessage(ctx, copy, sent.message)).plaintext)).toBe('to both copies');
+  });
+
+  it('rejects a tree table that does not fit the state with MlsDecode', async () => {
+    const { ctx, states } = await buildGroup(['alice', 'bob']);
+    const encoded = encodeGroupState(states[1]!);
+    const view = new DataView(encoded.buffer, encoded.byteOffset);
+    const trees = view.getUint32(1);
+    let at = 5;
+    for (let i = 0; i < trees; i++) at += 4 + view.getUint32(at);
+    const badIndex = encoded.slice();
+    new DataView(badIndex.buffer).setUint32(at, trees); // current tree: one past the table
+    const badCount = encoded.slice();
+    new DataView(badCount.buffer).setUint32(1, trees + 5);
+    const badHistory = encoded.slice();
+    new DataView(badHistory.buffer).setUint32(at + 4, 7);
+    for (const bad of [badIndex, badCount, badHistory]) {
+      expect((await rejection(() => decodeGroupState(ctx, bad))).code).toBe('MlsDecode');
+    }
+  });
+
+  it("round-trips a removed member's state (its own leaf is blank in the tree it keeps)", async () => {
+    const { ctx, states } = await buildGroup(['alice', 'bob', 'carol']);
+    const { removeMembers, processCommit: process, isActive } = await import('../../../src/mls');
+    const removal = await removeMembers(ctx, states[0]!, [2]);
+    const carol = (await process(ctx, states[2]!, removal.commit)).newState;
+    expect(isActive(carol)).toBe(false);
+    const decoded = decodeGroupState(ctx, encodeGroupState(carol));
+    expect(isActive(decoded)).toBe(false);
+    expect(hex(encodeGroupState(decoded))).toBe(hex(encodeGroupState(carol)));
   });
 });
