@@ -22,6 +22,8 @@ export interface DeliveryPolicy {
   staggerSlotMs: number;
   /** How long others leave adding a user's new device to that user's own devices (§6.9). */
   peerAddDelayMs: number;
+  /** Someone whose newest event is this recent counts as online: their turns come first (§6.9). */
+  activeWithinMs: number;
   /** Post-compromise security: each device commits a self-update at least this often... */
   selfUpdateIntervalMs: number;
   /** ...and after sending this many messages since its last one. */
@@ -38,6 +40,7 @@ export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = {
   membershipReviewMs: 60_000,
   staggerSlotMs: 30_000,
   peerAddDelayMs: 10 * 60_000,
+  activeWithinMs: 3 * 24 * 3600_000,
   selfUpdateIntervalMs: 7 * 24 * 3600_000,
   selfUpdateMessages: 100,
 };

@@ -13,6 +13,7 @@ import { selfUpdateDue } from './self-update-schedule';
 import { groupState, settleFinality } from './group-events';
 import { DEVICE_COLLECTION_NSID, KEY_PACKAGE_COLLECTION_NSID } from '../protocol/records';
 import { createSerialQueue } from './serial';
+import { tidTimeMs } from './tid';
 import type { AuthenticationService } from './authentication-service';
 
 /** How often maintenance reconciles the key-package pool with the repo (a listing each time). */
@@ -95,17 +96,36 @@ export function createDeliveryEngine(
     }
   }
 
+  /**
+   * Members whose repo's newest event we read was sealed within `activeWithinMs`. Our own repo
+   * is read like the others, and we are not favoured: every member should see the same set.
+   */
+  async function activeDids(group: GroupRecord, now: number): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const did of group.memberDids) {
+      const cursor = await deps.store.getCursor(did);
+      const sealedAt = cursor ? tidTimeMs(cursor.rkey) : undefined;
+      if (sealedAt !== undefined && now - sealedAt <= deps.policy.activeWithinMs) out.add(did);
+    }
+    return out;
+  }
+
   /** The changes whose turn has come for this device; remembers when each was first seen. */
   async function readyChanges(group: GroupRecord, changes: MembershipChange[], now: number): Promise<MembershipChange[]> {
     const prefix = `${group.groupId} `;
     const current = new Set(changes.map((c) => prefix + c.key));
     for (const key of noticed.keys()) if (key.startsWith(prefix) && !current.has(key)) noticed.delete(key);
-    const state = groupState(deps, group);
     const ready: MembershipChange[] = [];
+    if (changes.length === 0) {
+      waiting.delete(group.groupId);
+      return ready;
+    }
+    const state = groupState(deps, group);
+    const active = await activeDids(group, now);
     for (const change of changes) {
       const first = noticed.get(prefix + change.key) ?? now;
       noticed.set(prefix + change.key, first);
-      if (now - first >= (await turnDelayMs(deps.policy, group, state, change))) ready.push(change);
+      if (now - first >= (await turnDelayMs(deps.policy, group, state, change, active))) ready.push(change);
     }
     if (ready.length < changes.length) waiting.add(group.groupId);
     else waiting.delete(group.groupId);

@@ -140,16 +140,29 @@ async function leafRank(groupId: string, epoch: string, leafIndex: number): Prom
   return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)));
 }
 
-/** The group's leaves in the order every member computes alike for this epoch. */
-async function turnOrder(groupId: string, epoch: string, leaves: Member[]): Promise<number[]> {
-  const withRank = await Promise.all(leaves.map(async (m) => ({ leaf: m.leafIndex, rank: await leafRank(groupId, epoch, m.leafIndex) })));
-  return withRank.sort((a, b) => (a.rank < b.rank ? -1 : 1)).map((r) => r.leaf);
+/**
+ * The group's leaves in turn order: those of recently active people first, then the rest, each
+ * part by a hash every member computes alike for this epoch. Members' views of who is active
+ * come from the same repos, so they rarely differ (and §6.7 settles it when they do).
+ */
+async function turnOrder(groupId: string, epoch: string, leaves: Member[], active: ReadonlySet<string>): Promise<number[]> {
+  const withRank = await Promise.all(
+    leaves.map(async (m) => ({
+      leaf: m.leafIndex,
+      first: active.has(didOfIdentity(m.identity) ?? ''),
+      rank: await leafRank(groupId, epoch, m.leafIndex),
+    })),
+  );
+  return withRank
+    .sort((a, b) => (a.first !== b.first ? (a.first ? -1 : 1) : a.rank < b.rank ? -1 : 1))
+    .map((r) => r.leaf);
 }
 
 /**
  * How long after first noticing `change` this device should wait before committing it. One
- * order of the leaves per epoch (a hash of group, epoch and leaf index) decides turns,
- * `staggerSlotMs` apart. The owner's remaining devices go first, in that order. Everyone else
+ * order of the leaves per epoch decides turns, `staggerSlotMs` apart: recently active people's
+ * leaves first (in a big group most members are offline, and their turns would only be waited
+ * out), each part by a hash of group, epoch and leaf index. The owner's remaining devices go first, in that order. Everyone else
  * waits for the owner's turns and then takes the turn of their place in the whole order, so the
  * same member is first for every change that no owner makes (leaves, newcomers) and commits
  * them all at once. For a new device whose owner has devices in the group, the others wait
@@ -161,10 +174,12 @@ export async function turnDelayMs(
   group: GroupRecord,
   state: GroupState,
   change: MembershipChange,
+  /** DIDs seen publishing recently (ours included): they take the first turns. */
+  active: ReadonlySet<string> = new Set(),
 ): Promise<number> {
   const own = ownLeafIndex(state);
   const leaves = members(state);
-  const order = await turnOrder(group.groupId, group.current.epoch, leaves);
+  const order = await turnOrder(group.groupId, group.current.epoch, leaves, active);
   const owners = new Set(leaves.filter((m) => didOfIdentity(m.identity) === change.owner).map((m) => m.leafIndex));
   // Leaving people do not act; a revoked leaf is not its owner's to remove.
   const ownerActors =

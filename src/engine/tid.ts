@@ -22,3 +22,9 @@ export function tidBefore(tid: string, microsBack: number): string | undefined {
   if (!Number.isSafeInteger(micros) || micros < FIRST_FULL_TIMESTAMP) return SMALLEST_TID;
   return TID.fromTime(micros, 0).toString();
 }
+
+/** When a TID says it was made (ms since the epoch), or undefined if `tid` is not a TID. */
+export function tidTimeMs(tid: string): number | undefined {
+  if (!TID.is(tid)) return undefined;
+  return Math.floor(TID.fromStr(tid).timestamp() / 1000);
+}

@@ -92,6 +92,19 @@ describe('turns for a membership change', () => {
     for (const name of ['alice1', 'alice2', 'bob1']) expect(leave[name]).toBe(newcomer[name]);
   });
 
+  it('recently active people take the first turns', async () => {
+    const change = { kind: 'add', key: 'add f', owner: did('frank') } as MembershipChange;
+    for (const first of ['bob1', 'carol1'] as const) {
+      const active = new Set([first === 'bob1' ? DIDS.bob : DIDS.carol]);
+      const d: Record<string, number> = {};
+      for (const [name, state] of Object.entries(states)) {
+        d[name] = await turnDelayMs(DEFAULT_DELIVERY_POLICY, record(state), state, change, active);
+      }
+      expect(d[first]).toBe(0);
+      expect(sorted(Object.values(d))).toEqual([0, SLOT, 2 * SLOT, 3 * SLOT]);
+    }
+  });
+
   it('every member computes the same order', async () => {
     const change = { kind: 'add', key: 'add z', owner: did('erin') } as MembershipChange;
     const first = await delays(change);
