@@ -529,6 +529,11 @@ describe('Chromium: isolation and access', () => {
     const final = (await groupOf(alice2, groupId))!;
     expect(await unreadableBy(alice2, final, [alice.did, bob.did], removedAfter)).toBeGreaterThanOrEqual(2);
     await expect(alice2.engine.sendText(groupId, 'from the revoked device')).rejects.toMatchObject({ code: 'NotMember' });
+
+    // And the page, which watched all along, saw none of this file's texts.
+    const spy = (await page.evaluate(readPageSpy))!;
+    expect(foundTexts(`${spy.seen.join('\n')}\n${spy.messages.join('\n')}`, secrets())).toEqual([]);
+    expect(foundTexts(await page.evaluate(pageEverything), secrets())).toEqual([]);
   }, 180_000);
 });
 
