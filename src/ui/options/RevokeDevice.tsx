@@ -84,6 +84,10 @@ export function RevokeDevice({ rkey, label, onRevoked }: Props) {
         keys and nobody adds it to a conversation again. This cannot be undone: to use that browser again, sign out
         there and sign in again.
       </p>
+      <p class="warning">
+        If the device was lost or stolen, also revoke the app password it signed in with (Bluesky settings, App
+        passwords): while that password works, whoever holds the device can still write to your repository.
+      </p>
       <button
         type="button"
         class="danger small"
