@@ -1,6 +1,6 @@
 import { toHex } from '../bytes';
 import { groupConversation, groupId as mlsGroupId, members, type GroupState } from '../mls';
-import { sealInvite } from '../protocol/invite';
+import { sealInvite, sealInviteBundle, sealInviteReference } from '../protocol/invite';
 import { didOfIdentity } from '../protocol/device-uri';
 import type { DeliveryDeps } from './delivery-deps';
 import type { ChangeSet, GroupOrigin, GroupRecord, OutboxItem } from './delivery-state';
@@ -63,19 +63,34 @@ export async function createGroupForDids(
   return { changes: { putGroups: [group], putOutbox }, group, created };
 }
 
-/** One stealth invite per added device, sealed to the invite key of its proven device record. */
+/**
+ * Stealth invites for the devices one commit adds (docs/protocol.md §6.6), each sealed to the
+ * invite key of its proven device record. One device gets the Welcome and tree itself; several
+ * get a small reference each to one bundle holding them, sealed once and published first (its
+ * rkey is chosen first, and the outbox publishes in rkey order).
+ */
 export async function invitesFor(
   deps: Pick<DeliveryDeps, 'clock' | 'newTid'> & { as: AuthenticationService },
   added: readonly DeviceKeyPackage[],
   welcome: Uint8Array,
   ratchetTree: Uint8Array,
 ): Promise<OutboxItem[]> {
-  const out: OutboxItem[] = [];
+  const inviteKeys: Uint8Array[] = [];
   for (const device of added) {
     const identity = `at://${device.did}/org.atmessaging.device/${device.device}`;
     // Cached from the key package check: the invite key is from the same proven record.
     const verified = await deps.as.verify(identity, device.keyPackage.leafNode.signaturePublicKey);
-    const invite = await sealInvite(verified.record.inviteKey, welcome, ratchetTree);
+    inviteKeys.push(verified.record.inviteKey);
+  }
+  if (inviteKeys.length === 1) {
+    const invite = await sealInvite(inviteKeys[0]!, welcome, ratchetTree);
+    return [eventOutboxItem(deps, invite.tag, invite.ciphertext)];
+  }
+  const bundle = await sealInviteBundle(welcome, ratchetTree);
+  const bundleItem = eventOutboxItem(deps, bundle.tag, bundle.ciphertext);
+  const out: OutboxItem[] = [bundleItem];
+  for (const inviteKey of inviteKeys) {
+    const invite = await sealInviteReference(inviteKey, { rkey: bundleItem.rkey, key: bundle.key });
     out.push(eventOutboxItem(deps, invite.tag, invite.ciphertext));
   }
   return out;

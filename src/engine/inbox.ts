@@ -1,5 +1,6 @@
 import { isAtmError } from '../errors';
 import { EVENT, EVENT_COLLECTION_NSID, parseRecord, type EventRecord } from '../protocol/records';
+import { blobOrSkip } from './event-bytes';
 import { isSealedLength } from '../protocol/padding';
 import type { DeliveryDeps } from './delivery-deps';
 import { tidBefore } from './tid';
@@ -13,28 +14,6 @@ export interface PollReport {
   outcomes: EventOutcome[];
   /** DIDs whose repo could not be read this time (their cursor did not move). */
   unreachable: string[];
-}
-
-/** The sealed bytes of an event: inline, or its blob fetched and checked against its CID. */
-async function sealedBytes(deps: DeliveryDeps, did: string, record: EventRecord): Promise<Uint8Array | undefined> {
-  if (record.ciphertext) return record.ciphertext;
-  const ref = record.blob as { ref?: { toString(): string } } | undefined;
-  const cid = ref?.ref?.toString();
-  return cid ? deps.publicRepos.getBlob(did, cid) : undefined;
-}
-
-/**
- * A blob that cannot be had for good (the author's PDS refuses, or it does not match its CID)
- * makes the event unreadable: it is passed over rather than stalling this repo forever. A
- * network failure is rethrown: the cursor stays and the event is read again later.
- */
-async function blobOrSkip(deps: DeliveryDeps, did: string, record: EventRecord): Promise<Uint8Array | undefined> {
-  try {
-    return await sealedBytes(deps, did, record);
-  } catch (error) {
-    if (isAtmError(error) && error.code !== 'Network' && error.code !== 'Timeout') return undefined;
-    throw error;
-  }
 }
 
 function changedEpochs(outcome: EventOutcome): boolean {

@@ -10,6 +10,7 @@ import {
 } from '@hpke/core';
 import { bytesEqual } from '../bytes';
 import { AtmError } from '../errors';
+import { ENVELOPE_OVERHEAD, openEnvelope, sealEnvelope } from './envelope';
 import { bucketFor, isSealedLength, pad, unpad } from './padding';
 
 /**
@@ -39,7 +40,7 @@ export interface SealedInvite {
   ciphertext: Uint8Array;
 }
 
-export interface OpenedInvite {
+export interface WelcomeAndTree {
   /** MLSMessage (Welcome) bytes. */
   welcome: Uint8Array;
   /** The ratchet_tree extension body sent beside it. */
@@ -47,11 +48,72 @@ export interface OpenedInvite {
 }
 
 /**
+ * What an invite holds: the Welcome and tree themselves, or (when one commit adds several
+ * devices) where the inviter's repo holds them, sealed once for all under `key` (§6.6).
+ */
+export type OpenedInvite =
+  | ({ kind: 'direct' } & WelcomeAndTree)
+  | { kind: 'bundle'; /** rkey of the bundle event in the inviter's repo */ rkey: string; key: Uint8Array };
+
+/** The bundle's record key is a TID: 13 characters of the sortable base32 alphabet. */
+const BUNDLE_RKEY = /^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$/;
+const BUNDLE_KEY_LENGTH = 32;
+const REFERENCE_LENGTH = LENGTH_PREFIX + 13 + BUNDLE_KEY_LENGTH;
+
+/**
  * Seals a Welcome and its ratchet tree to a device's invite key (the raw X25519 public key of its
  * device record). A fresh ephemeral key per call, so two invites to one device share nothing.
  */
 export async function sealInvite(inviteKey: Uint8Array, welcome: Uint8Array, ratchetTree: Uint8Array): Promise<SealedInvite> {
-  const padded = pad(encodePayload(welcome, ratchetTree), INVITE_OVERHEAD);
+  return sealPayload(inviteKey, encodePayload(welcome, ratchetTree));
+}
+
+/**
+ * Seals to one device a reference to a bundle (§6.6): the bundle event's rkey in the inviter's
+ * repo and the key it was sealed with. Always the smallest bucket, whatever the group's size.
+ */
+export async function sealInviteReference(inviteKey: Uint8Array, bundle: { rkey: string; key: Uint8Array }): Promise<SealedInvite> {
+  if (!BUNDLE_RKEY.test(bundle.rkey) || bundle.key.length !== BUNDLE_KEY_LENGTH) {
+    throw new AtmError('InvalidInput', 'a bundle reference needs a TID and a 32-byte key', { keyLength: bundle.key.length });
+  }
+  const payload = new Uint8Array(REFERENCE_LENGTH); // uint32(0) first: no Welcome is empty
+  payload.set(new TextEncoder().encode(bundle.rkey), LENGTH_PREFIX);
+  payload.set(bundle.key, LENGTH_PREFIX + 13);
+  return sealPayload(inviteKey, payload);
+}
+
+export interface SealedBundle extends SealedInvite {
+  /** The fresh AES-256 key the bundle is sealed with; only ever sent inside invites. */
+  key: Uint8Array;
+}
+
+/**
+ * Seals a Welcome and its tree once for every device one commit adds (§6.6): an envelope (§6.3)
+ * under a fresh random key with a random tag, so the bundle looks like any other event. Each
+ * added device gets a small invite naming it, instead of a copy of the Welcome and tree, which
+ * grow with the group: the bytes of an add stay linear in the group's size, not quadratic.
+ */
+export async function sealInviteBundle(welcome: Uint8Array, ratchetTree: Uint8Array): Promise<SealedBundle> {
+  const key = globalThis.crypto.getRandomValues(new Uint8Array(BUNDLE_KEY_LENGTH));
+  const tag = globalThis.crypto.getRandomValues(new Uint8Array(INVITE_TAG_LENGTH));
+  const ciphertext = await sealEnvelope(await bundleKey(key), tag, encodePayload(welcome, ratchetTree, ENVELOPE_OVERHEAD));
+  return { tag, ciphertext, key };
+}
+
+/** Opens a bundle named by an invite: InvalidEnvelope unless it opens and parses exactly. */
+export async function openInviteBundle(key: Uint8Array, tag: Uint8Array, ciphertext: Uint8Array): Promise<WelcomeAndTree> {
+  const payload = await openEnvelope(await bundleKey(key), tag, ciphertext);
+  const opened = decodePayload(payload);
+  if (opened.kind !== 'direct') throw new AtmError('InvalidEnvelope', 'a bundle must hold a Welcome, not a reference');
+  return { welcome: opened.welcome, ratchetTree: opened.ratchetTree };
+}
+
+function bundleKey(raw: Uint8Array): Promise<CryptoKey> {
+  return globalThis.crypto.subtle.importKey('raw', raw as Uint8Array<ArrayBuffer>, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
+}
+
+async function sealPayload(inviteKey: Uint8Array, payload: Uint8Array): Promise<SealedInvite> {
+  const padded = pad(payload, INVITE_OVERHEAD);
   let sender;
   try {
     const recipientPublicKey = await suite.kem.deserializePublicKey(inviteKey);
@@ -102,8 +164,9 @@ export async function tryOpenInvite(
 }
 
 // The payload is `uint32(len(welcome)) || welcome || uint32(len(tree)) || tree`; neither part is
-// ever empty (an MLSMessage and a ratchet tree both encode to at least one byte).
-function encodePayload(welcome: Uint8Array, ratchetTree: Uint8Array): Uint8Array {
+// ever empty (an MLSMessage and a ratchet tree both encode to at least one byte), so a payload
+// starting with uint32(0) is a bundle reference: `uint32(0) || rkey (13 ASCII) || key (32)`.
+function encodePayload(welcome: Uint8Array, ratchetTree: Uint8Array, overhead = INVITE_OVERHEAD): Uint8Array {
   if (welcome.length === 0 || ratchetTree.length === 0) {
     throw new AtmError('InvalidInput', 'an invite needs a Welcome and a ratchet tree', {
       welcome: welcome.length,
@@ -111,7 +174,7 @@ function encodePayload(welcome: Uint8Array, ratchetTree: Uint8Array): Uint8Array
     });
   }
   const length = 2 * LENGTH_PREFIX + welcome.length + ratchetTree.length;
-  if (bucketFor(length, INVITE_OVERHEAD) === undefined) {
+  if (bucketFor(length, overhead) === undefined) {
     throw new AtmError('PayloadTooLarge', 'the Welcome and ratchet tree do not fit the largest blob bucket', {
       welcome: welcome.length,
       ratchetTree: ratchetTree.length,
@@ -132,11 +195,18 @@ function decodePayload(payload: Uint8Array): OpenedInvite {
     new AtmError('InvalidEnvelope', `invite payload is malformed: ${reason}`, { length: payload.length });
   if (payload.length < 2 * LENGTH_PREFIX) throw invalid('too short');
   const welcomeLength = view.getUint32(0);
+  if (welcomeLength === 0) {
+    if (payload.length !== REFERENCE_LENGTH) throw invalid('bundle reference length');
+    const rkey = new TextDecoder().decode(payload.subarray(LENGTH_PREFIX, LENGTH_PREFIX + 13));
+    if (!BUNDLE_RKEY.test(rkey)) throw invalid('bundle record key');
+    return { kind: 'bundle', rkey, key: payload.slice(LENGTH_PREFIX + 13) };
+  }
   const treeAt = LENGTH_PREFIX + welcomeLength;
   if (welcomeLength === 0 || treeAt + LENGTH_PREFIX > payload.length) throw invalid('Welcome length');
   const treeLength = view.getUint32(treeAt);
   if (treeLength === 0 || treeAt + LENGTH_PREFIX + treeLength !== payload.length) throw invalid('ratchet tree length');
   return {
+    kind: 'direct',
     welcome: payload.slice(LENGTH_PREFIX, treeAt),
     ratchetTree: payload.slice(treeAt + LENGTH_PREFIX),
   };

@@ -7,7 +7,8 @@ import type { OwnRepo, PublicRepos, RepoRecord } from '../../src/engine/ports';
 import { newTid } from '../../src/engine/tid';
 import { AtmError } from '../../src/errors';
 import { decodeGroupState, epoch, epochAuthenticator, welcomeRecipients } from '../../src/mls';
-import { tryOpenInvite } from '../../src/protocol/invite';
+import { openInviteBundle, tryOpenInvite, type OpenedInvite } from '../../src/protocol/invite';
+import { eventByRkey } from '../../src/engine/event-bytes';
 import { EVENT, EVENT_COLLECTION_NSID, parseRecord } from '../../src/protocol/records';
 import type { AtmDb } from '../../src/store/db';
 import { resumeCreationSession, uniqueName, type Account } from '../net/accounts';
@@ -23,6 +24,14 @@ import { deliveryEngineFor, startDevice, type TestDevice } from './device-harnes
 // connection is closed, and a new engine is built from the same IndexedDB.
 
 const net = attachNetwork(viInject('network'));
+
+/** The Welcome an opened invite holds, from the bundle in the inviter's repo when it names one. */
+async function welcomeIn(opened: OpenedInvite, did: string, publicRepos: PublicRepos): Promise<Uint8Array> {
+  if (opened.kind === 'direct') return opened.welcome;
+  const bundle = await eventByRkey({ publicRepos }, did, opened.rkey);
+  if (!bundle) throw new Error(`bundle ${opened.rkey} is not in ${did}'s repo`);
+  return (await openInviteBundle(opened.key, bundle.tag, bundle.ciphertext)).welcome;
+}
 
 type Name = 'alice1' | 'alice2' | 'bob1' | 'bob2';
 const MEMBERS: Name[] = ['alice1', 'alice2', 'bob1', 'bob2'];
@@ -592,7 +601,8 @@ describe('stealth invites', () => {
     const { groupId } = await engine('alice1').createGroup([accounts.bob.did]);
     await engine('alice1').flush();
     const rkeys = (await repos.added()).alice;
-    expect(rkeys).toHaveLength(3);
+    // Three devices added by one commit: one bundle holding the Welcome and three references (§6.6).
+    expect(rkeys).toHaveLength(4);
     const records = (await peers.alice1.device.publicRepos.listRecords(accounts.alice.did, EVENT_COLLECTION_NSID, { max: 1000 })).filter(
       (r) => rkeys.includes(r.rkey),
     );
@@ -609,7 +619,7 @@ describe('stealth invites', () => {
         if (!opened) continue;
         openers.push(c.name);
         // What it opens is a Welcome for one of that very device's KeyPackages.
-        const refs = welcomeRecipients(opened.welcome).map(toHex);
+        const refs = welcomeRecipients(await welcomeIn(opened, accounts.alice.did, c.device.publicRepos)).map(toHex);
         const own = await Promise.all(refs.map((ref) => c.device.keyPackages.get(ref)));
         expect(own.some(Boolean), `${c.name} holds a KeyPackage the Welcome names`).toBe(true);
       }
@@ -642,7 +652,7 @@ describe('two invitations before the invitee reads either', () => {
         if (!rkeys.includes(record.rkey)) continue;
         const event = parseRecord(EVENT, record.value, record.uri);
         const opened = await tryOpenInvite(peers.alice2.device.device.invite.privateKey, event.tag, event.ciphertext!);
-        if (opened) named.push(welcomeRecipients(opened.welcome).map(toHex));
+        if (opened) named.push(welcomeRecipients(await welcomeIn(opened, did, peers.alice2.device.publicRepos)).map(toHex));
       }
     }
     expect(named).toHaveLength(2);

@@ -280,7 +280,10 @@ export const inviteOuter: FuzzTarget<InviteCase> = {
     const opened = await tryOpenInvite(await inviteKey(), tag, ciphertext);
     if (!opened) return rejected('NotForUs');
     const e = mlsFixture().events;
-    check(bytesEqual(opened.welcome, e.inviteWelcome) && bytesEqual(opened.ratchetTree, e.inviteRatchetTree), 'an altered invite opened to other bytes');
+    check(
+      opened.kind === 'direct' && bytesEqual(opened.welcome, e.inviteWelcome) && bytesEqual(opened.ratchetTree, e.inviteRatchetTree),
+      'an altered invite opened to other bytes',
+    );
     return ACCEPTED;
   },
   describe: ({ ops }) => ops.join('; '),
@@ -341,8 +344,16 @@ export const inviteInner: FuzzTarget<InviteInnerCase> = {
     }
     const opened = await tryOpenInvite(await inviteKey(), sealed.tag, sealed.ciphertext);
     if (!opened) return fail('an invite sealed to our key was not recognised');
-    const again = invitePayload(opened.welcome, opened.ratchetTree);
     const inner = layer === 'payload' ? bytes : unpad(bytes);
+    if (opened.kind === 'bundle') {
+      // uint32(0) || rkey (13) || key (32): the reference form, which must re-encode exactly.
+      const again = new Uint8Array(49);
+      again.set(new TextEncoder().encode(opened.rkey), 4);
+      again.set(opened.key, 17);
+      check(bytesEqual(again, inner), 'the opened bundle reference does not re-encode to the payload');
+      return ACCEPTED;
+    }
+    const again = invitePayload(opened.welcome, opened.ratchetTree);
     check(bytesEqual(again, inner), 'the opened Welcome and tree do not re-encode to the payload');
     check(opened.welcome.length > 0 && opened.ratchetTree.length > 0, 'an empty Welcome or tree was accepted');
     return ACCEPTED;

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { Aes128Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
-import { INVITE_OVERHEAD, sealInvite, tryOpenInvite } from '../../../src/protocol/invite';
+import {
+  INVITE_OVERHEAD,
+  openInviteBundle,
+  sealInvite,
+  sealInviteBundle,
+  sealInviteReference,
+  tryOpenInvite,
+  type OpenedInvite,
+} from '../../../src/protocol/invite';
 import { BUCKETS } from '../../../src/protocol/padding';
 import { isAtmError } from '../../../src/errors';
 import { addMembers, createGroup, joinGroup, members } from '../../../src/mls';
@@ -59,6 +67,12 @@ function paddedAround(payload: Uint8Array, bucket = 512): Uint8Array {
   return out;
 }
 
+/** The Welcome and tree an invite holds itself (the form sealInvite makes). */
+function direct(opened: OpenedInvite | undefined): Extract<OpenedInvite, { kind: 'direct' }> {
+  if (opened?.kind !== 'direct') throw new Error(`expected a Welcome, got ${opened?.kind}`);
+  return opened;
+}
+
 describe('stealth invites (§6.6)', () => {
   it('round-trips to a device whose invite private key is non-extractable', async () => {
     const device = await inviteKeyPair();
@@ -69,11 +83,12 @@ describe('stealth invites (§6.6)', () => {
     expect(sealed.tag).toHaveLength(16);
     expect(sealed.ciphertext).toHaveLength(2048);
     const opened = await tryOpenInvite(device.privateKey, sealed.tag, sealed.ciphertext);
-    expect(opened).toBeDefined();
-    expect(hex(opened!.welcome)).toBe(hex(welcome));
-    expect(hex(opened!.ratchetTree)).toBe(hex(tree));
+    if (opened?.kind !== 'direct') throw new Error('expected the Welcome itself');
+    expect(hex(opened.welcome)).toBe(hex(welcome));
+    expect(hex(opened.ratchetTree)).toBe(hex(tree));
     // A second try with the same key object (cached public half) still opens it.
-    expect(hex((await tryOpenInvite(device.privateKey, sealed.tag, sealed.ciphertext))!.welcome)).toBe(hex(welcome));
+    const again = await tryOpenInvite(device.privateKey, sealed.tag, sealed.ciphertext);
+    expect(again?.kind === 'direct' && hex(again.welcome)).toBe(hex(welcome));
   });
 
   it('carries a real Welcome and ratchet tree byte for byte, and the invitee joins with them', async () => {
@@ -94,11 +109,11 @@ describe('stealth invites (§6.6)', () => {
 
     const opened = await tryOpenInvite(device.privateKey, sealed.tag, sealed.ciphertext);
     expect(opened).toBeDefined();
-    expect(hex(opened!.welcome)).toBe(hex(add.welcome));
-    expect(hex(opened!.ratchetTree)).toBe(hex(add.ratchetTree));
+    expect(hex(direct(opened).welcome)).toBe(hex(add.welcome));
+    expect(hex(direct(opened).ratchetTree)).toBe(hex(add.ratchetTree));
     const joined = await joinGroup(ctx, {
-      welcome: opened!.welcome,
-      ratchetTree: opened!.ratchetTree,
+      welcome: direct(opened).welcome,
+      ratchetTree: direct(opened).ratchetTree,
       keyPackage: joinerPackage.keyPackage,
       privateKeyPackage: joinerPackage.privateKeyPackage,
     });
@@ -136,7 +151,7 @@ describe('stealth invites (§6.6)', () => {
     // And the reverse: an invite sealed by the reference steps opens through the helper.
     const forged = await sealRaw(inviteKey, paddedAround(padded.slice(4, 4 + payloadLength), ciphertext.length));
     const opened = await tryOpenInvite(pair.privateKey, forged.tag, forged.ciphertext);
-    expect(hex(opened!.welcome)).toBe(hex(welcome));
+    expect(hex(direct(opened).welcome)).toBe(hex(welcome));
   });
 
   it('cannot be opened with another device key: undefined, not an error', async () => {
@@ -175,7 +190,7 @@ describe('stealth invites (§6.6)', () => {
       const { tag, ciphertext } = await sealInvite(device.publicKey, welcome, tree);
       expect(ciphertext.length, `${w}+${t}`).toBe(expectedBucket(w, t));
       const opened = await tryOpenInvite(device.privateKey, tag, ciphertext);
-      expect(hex(opened!.ratchetTree)).toBe(hex(tree));
+      expect(hex(direct(opened).ratchetTree)).toBe(hex(tree));
     }
     expect(expectedBucket(200, 252)).toBe(512);
     expect(expectedBucket(200, 253)).toBe(2048);
@@ -230,7 +245,7 @@ describe('stealth invites (§6.6)', () => {
     expect((await open(tag, longer)).kind).toBe('InvalidEnvelope');
     // Untouched, it still opens to exactly what was sealed.
     const opened = await tryOpenInvite(device.privateKey, tag, ciphertext);
-    expect(hex(opened!.welcome)).toBe(hex(welcome));
+    expect(hex(direct(opened).welcome)).toBe(hex(welcome));
   });
 
   it('rejects well-sealed invites whose padding or payload is malformed with InvalidEnvelope', async () => {
@@ -240,8 +255,8 @@ describe('stealth invites (§6.6)', () => {
       const s = await sealRaw(device.publicKey, paddedAround(good));
       return tryOpenInvite(device.privateKey, s.tag, s.ciphertext);
     })();
-    expect(hex(opened!.welcome)).toBe('aabb');
-    expect(hex(opened!.ratchetTree)).toBe('cc');
+    expect(hex(direct(opened).welcome)).toBe('aabb');
+    expect(hex(direct(opened).ratchetTree)).toBe('cc');
 
     const nonZeroFill = paddedAround(good);
     nonZeroFill[nonZeroFill.length - 1] = 1;
@@ -284,5 +299,40 @@ describe('stealth invites (§6.6)', () => {
       ct.set(enc);
       expect(await outcome(() => tryOpenInvite(device.privateKey, random(16), ct))).toEqual({ kind: 'ok', value: undefined });
     }
+  });
+});
+
+describe('invite bundles (§6.6): one sealed Welcome for every device of an add', () => {
+  it('a reference opens to the bundle\'s rkey and key, and the bundle to the Welcome and tree', async () => {
+    const device = await inviteKeyPair();
+    const welcome = bytes(5000, 3);
+    const tree = bytes(90_000, 4);
+    const bundle = await sealInviteBundle(welcome, tree);
+    expect(bundle.tag).toHaveLength(16);
+    expect(bundle.key).toHaveLength(32);
+    const reference = await sealInviteReference(device.publicKey, { rkey: '3kabcdefghij2', key: bundle.key });
+    // The reference is the smallest bucket whatever the size of the group's tree.
+    expect(reference.ciphertext).toHaveLength(512);
+    const opened = await tryOpenInvite(device.privateKey, reference.tag, reference.ciphertext);
+    if (opened?.kind !== 'bundle') throw new Error('expected a bundle reference');
+    expect(opened.rkey).toBe('3kabcdefghij2');
+    expect(hex(opened.key)).toBe(hex(bundle.key));
+    const inside = await openInviteBundle(opened.key, bundle.tag, bundle.ciphertext);
+    expect(hex(inside.welcome)).toBe(hex(welcome));
+    expect(hex(inside.ratchetTree)).toBe(hex(tree));
+  });
+
+  it('a bundle opens with no other key or tag, and a reference needs a TID and a 32-byte key', async () => {
+    const bundle = await sealInviteBundle(bytes(10, 1), bytes(10, 2));
+    const otherKey = crypto.getRandomValues(new Uint8Array(32));
+    await expect(openInviteBundle(otherKey, bundle.tag, bundle.ciphertext)).rejects.toMatchObject({ code: 'InvalidEnvelope' });
+    const otherTag = bundle.tag.slice();
+    otherTag[0] = otherTag[0]! ^ 1;
+    await expect(openInviteBundle(bundle.key, otherTag, bundle.ciphertext)).rejects.toMatchObject({ code: 'InvalidEnvelope' });
+    const device = await inviteKeyPair();
+    await expect(sealInviteReference(device.publicKey, { rkey: 'not-a-tid', key: bundle.key })).rejects.toMatchObject({ code: 'InvalidInput' });
+    await expect(sealInviteReference(device.publicKey, { rkey: '3kabcdefghij2', key: new Uint8Array(16) })).rejects.toMatchObject({
+      code: 'InvalidInput',
+    });
   });
 });
