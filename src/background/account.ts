@@ -150,6 +150,7 @@ export function createAccountService(deps: AccountDeps): AccountService {
         }),
       pollIntervalMs: 60_000,
       setTimer: (fn, ms) => setTimeout(fn, ms),
+      now: () => deps.clock.now(),
       clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
       onPolled: (report) => deps.onPolled(account, report),
       onError: deps.onError,

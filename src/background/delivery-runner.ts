@@ -19,6 +19,8 @@ export interface DeliveryRunnerDeps {
   /** Polling is the fallback when no stream is open or a wake-up was missed. */
   pollIntervalMs: number;
   setTimer(fn: () => void, ms: number): unknown;
+  /** The clock the engine's due times are on (defaults to Date.now). */
+  now?(): number;
   /** What a round read: the background tells open pages and shows notifications. */
   onPolled?(report: PollReport): void;
   clearTimer(handle: unknown): void;
@@ -99,7 +101,11 @@ export function startDeliveryRunner(deps: DeliveryRunnerDeps): DeliveryRunner {
   function schedule(): void {
     if (stopped) return;
     if (timer !== undefined) deps.clearTimer(timer);
-    timer = deps.setTimer(() => void kick(), deps.pollIntervalMs);
+    // A membership change waiting for this device's turn (§6.9) is due before the next poll.
+    const due = deps.engine.nextDueAt?.();
+    const now = deps.now?.() ?? Date.now();
+    const wait = due === undefined ? deps.pollIntervalMs : Math.max(1000, Math.min(deps.pollIntervalMs, due - now));
+    timer = deps.setTimer(() => void kick(), wait);
   }
 
   function kick(): Promise<void> {

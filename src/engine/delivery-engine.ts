@@ -46,6 +46,8 @@ export interface DeliveryEngine {
    * next maintenance instead of at the next scheduled review.
    */
   noteRepoChanged(did: string, collections?: readonly string[]): void;
+  /** When the earliest membership change waiting for this device's turn comes due (§6.9). */
+  nextDueAt?(): number | undefined;
   groups(): Promise<GroupRecord[]>;
   /** The MLS context (to read a stored group state's members). */
   mlsContext(): DeliveryDeps['mls'];
@@ -69,6 +71,8 @@ export function createDeliveryEngine(
   /** `${groupId} ${change.key}` → when this device first saw the change still to be made. */
   const noticed = new Map<string, number>();
   const waiting = new Set<string>();
+  /** groupId → when its earliest waiting change comes due for this device. */
+  const dueAt = new Map<string, number>();
 
   async function upkeepMembership(): Promise<void> {
     const now = deps.clock.now();
@@ -118,17 +122,26 @@ export function createDeliveryEngine(
     const ready: MembershipChange[] = [];
     if (changes.length === 0) {
       waiting.delete(group.groupId);
+      dueAt.delete(group.groupId);
       return ready;
     }
     const state = groupState(deps, group);
     const active = await activeDids(group, now);
+    let due = Number.POSITIVE_INFINITY;
     for (const change of changes) {
       const first = noticed.get(prefix + change.key) ?? now;
       noticed.set(prefix + change.key, first);
-      if (now - first >= (await turnDelayMs(deps.policy, group, state, change, active))) ready.push(change);
+      const at = first + (await turnDelayMs(deps.policy, group, state, change, active));
+      if (now >= at) ready.push(change);
+      else due = Math.min(due, at);
     }
-    if (ready.length < changes.length) waiting.add(group.groupId);
-    else waiting.delete(group.groupId);
+    if (ready.length < changes.length) {
+      waiting.add(group.groupId);
+      dueAt.set(group.groupId, due);
+    } else {
+      waiting.delete(group.groupId);
+      dueAt.delete(group.groupId);
+    }
     return ready;
   }
 
@@ -202,6 +215,7 @@ export function createDeliveryEngine(
         const item = (await deps.store.listOutbox()).find((o) => o.message?.groupId === groupId && o.message.id === messageId);
         return item ? retryOutboxItem(deps.store, item.rkey, deps.clock) : false;
       }),
+    nextDueAt: () => (dueAt.size === 0 ? undefined : Math.min(...dueAt.values())),
     noteRepoChanged: (did, collections) => {
       if (!collections || collections.some((c) => c === DEVICE_COLLECTION_NSID || c === KEY_PACKAGE_COLLECTION_NSID)) {
         hinted.add(did);
