@@ -6,7 +6,7 @@ import type { DeliveryDeps } from './delivery-deps';
 import type { ChangeSet, GroupOrigin, GroupRecord, OutboxItem } from './delivery-state';
 import { epochRecordFor } from './epochs';
 import { encodeState, eventOutboxItem } from './group-events';
-import { createGroupWithDevices, type NewGroup } from './groups';
+import { createGroupWithDevices, type GroupProgress, type NewGroup } from './groups';
 import type { DeviceKeyPackage } from './key-package-directory';
 import type { AuthenticationService } from './authentication-service';
 
@@ -56,10 +56,14 @@ export async function createGroupForDids(
   dids: readonly string[],
   convoId?: string,
 ): Promise<{ changes: ChangeSet; group: GroupRecord; created: NewGroup }> {
-  const created = await createGroupWithDevices(deps, dids, convoId);
+  // Progress is told per conversation: the shell shows it in that conversation's panel.
+  const onProgress = deps.onGroupProgress && ((p: GroupProgress) => deps.onGroupProgress!({ ...p, ...(convoId ? { convoId } : {}) }));
+  const created = await createGroupWithDevices(deps, dids, convoId, onProgress);
   const group = await newGroupRecord(deps, created.state, convoId, 'created');
   const putOutbox =
-    created.welcome && created.ratchetTree ? await invitesFor(deps, created.added, created.welcome, created.ratchetTree) : [];
+    created.welcome && created.ratchetTree
+      ? await invitesFor(deps, created.added, created.welcome, created.ratchetTree, onProgress)
+      : [];
   return { changes: { putGroups: [group], putOutbox }, group, created };
 }
 
@@ -69,14 +73,17 @@ export async function invitesFor(
   added: readonly DeviceKeyPackage[],
   welcome: Uint8Array,
   ratchetTree: Uint8Array,
+  onProgress?: (progress: GroupProgress) => void,
 ): Promise<OutboxItem[]> {
   const out: OutboxItem[] = [];
+  onProgress?.({ phase: 'invites', done: 0, total: added.length });
   for (const device of added) {
     const identity = `at://${device.did}/org.atmessaging.device/${device.device}`;
     // Cached from the key package check: the invite key is from the same proven record.
     const verified = await deps.as.verify(identity, device.keyPackage.leafNode.signaturePublicKey);
     const invite = await sealInvite(verified.record.inviteKey, welcome, ratchetTree);
     out.push(eventOutboxItem(deps, invite.tag, invite.ciphertext));
+    onProgress?.({ phase: 'invites', done: out.length, total: added.length });
   }
   return out;
 }
