@@ -228,7 +228,7 @@ describe(`Chromium: a ${SIZE}-member bsky group conversation through the extensi
     expect(counts).toEqual([...counts].sort((a, b) => a - b));
     expect(counts.at(-1)).toBe(SIZE);
     // ...then one invite per Node device.
-    expect(seen).toContain(`${SIZE - 1}/${SIZE - 1} Sending invites: ${SIZE - 1} of ${SIZE - 1}`);
+    expect(seen).toContain(`${SIZE - 1}/${SIZE - 1} Preparing invites: ${SIZE - 1} of ${SIZE - 1}`);
     // Gone when the work is done.
     expect(await panel.locator('[role="progressbar"]').count()).toBe(0);
 

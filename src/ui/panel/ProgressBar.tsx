@@ -2,7 +2,7 @@ import type { ConvoProgress } from '../../rpc/wire';
 
 const PHASE_LABEL: Record<ConvoProgress['phase'], string> = {
   devices: 'Adding devices',
-  invites: 'Sending invites',
+  invites: 'Preparing invites',
 };
 
 /** "Adding devices: 23 of 50", as text and as a progressbar for assistive technology. */

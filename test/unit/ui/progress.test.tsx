@@ -63,7 +63,7 @@ describe('panel progress while encryption is turned on', () => {
     await settle();
     expect(bar(root)?.getAttribute('aria-valuenow')).toBe('7');
     expect(bar(root)?.getAttribute('aria-valuemax')).toBe('61');
-    expect(byTestId(root, 'panel-progress-text').textContent).toBe('Sending invites: 7 of 61');
+    expect(byTestId(root, 'panel-progress-text').textContent).toBe('Preparing invites: 7 of 61');
   });
 
   it("ignores other conversations' progress and does not re-read the view on progress", async () => {
