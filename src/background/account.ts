@@ -9,7 +9,7 @@ import { createAuthenticationService, type AuthenticationService } from '../engi
 import { createContactSafety, type ContactSafety } from '../engine/contact-safety';
 import { ensureDevice } from '../engine/device-registration';
 import { mlsAuthService } from '../engine/mls-auth';
-import { DEFAULT_DELIVERY_POLICY } from '../engine/delivery-deps';
+import { DEFAULT_DELIVERY_POLICY, type DeliveryDeps } from '../engine/delivery-deps';
 import { createDeliveryEngine, type DeliveryEngine } from '../engine/delivery-engine';
 import type { PollReport } from '../engine/inbox';
 import type { Clock, LocalDevice, OwnRepo, PublicRepos } from '../engine/ports';
@@ -55,6 +55,8 @@ export interface AccountDeps {
   onPolled(account: ActiveAccount, report: PollReport): void;
   /** A verified contact's devices were seen to change (or change back): pages re-read. */
   onContactSafetyChanged?(account: ActiveAccount, did: string): void;
+  /** How far turning encryption on for a conversation got: its open panel shows a progress bar. */
+  onGroupProgress?: DeliveryDeps['onGroupProgress'];
   onError(error: unknown): void;
 }
 
@@ -116,6 +118,7 @@ export function createAccountService(deps: AccountDeps): AccountService {
       },
       conversationDids: async (convoId) => [...(await members(convoId))],
       onMaintenanceError: deps.onError,
+      ...(deps.onGroupProgress ? { onGroupProgress: deps.onGroupProgress } : {}),
     });
     const contacts = new Set<string>([session.did]);
     const account = {} as ActiveAccount;

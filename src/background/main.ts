@@ -28,7 +28,17 @@ export function startBackground(): void {
 
   let account: ReturnType<typeof createAccountService> | undefined;
   const accounts = async () =>
-    (account ??= createAccountService({ db: await openDb(), clock, onPolled, onContactSafetyChanged, onError: logError }));
+    (account ??= createAccountService({
+      db: await openDb(),
+      clock,
+      onPolled,
+      onContactSafetyChanged,
+      // Counts only (no names, no keys): the panel of that conversation shows a progress bar.
+      onGroupProgress: ({ convoId, phase, done, total }) => {
+        if (convoId) hub.broadcast('convo.progress', { convoId, phase, done, total });
+      },
+      onError: logError,
+    }));
 
   /** A verified contact's devices changed: open panels of conversations with them re-read. */
   function onContactSafetyChanged(active: ActiveAccount, did: string) {

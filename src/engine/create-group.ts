@@ -6,7 +6,7 @@ import type { DeliveryDeps } from './delivery-deps';
 import type { ChangeSet, GroupOrigin, GroupRecord, OutboxItem } from './delivery-state';
 import { epochRecordFor } from './epochs';
 import { encodeState, eventOutboxItem } from './group-events';
-import { createGroupWithDevices, type NewGroup } from './groups';
+import { createGroupWithDevices, type GroupProgress, type NewGroup } from './groups';
 import type { DeviceKeyPackage } from './key-package-directory';
 import type { AuthenticationService } from './authentication-service';
 
@@ -56,10 +56,14 @@ export async function createGroupForDids(
   dids: readonly string[],
   convoId?: string,
 ): Promise<{ changes: ChangeSet; group: GroupRecord; created: NewGroup }> {
-  const created = await createGroupWithDevices(deps, dids, convoId);
+  // Progress is told per conversation: the shell shows it in that conversation's panel.
+  const onProgress = deps.onGroupProgress && ((p: GroupProgress) => deps.onGroupProgress!({ ...p, ...(convoId ? { convoId } : {}) }));
+  const created = await createGroupWithDevices(deps, dids, convoId, onProgress);
   const group = await newGroupRecord(deps, created.state, convoId, 'created');
   const putOutbox =
-    created.welcome && created.ratchetTree ? await invitesFor(deps, created.added, created.welcome, created.ratchetTree) : [];
+    created.welcome && created.ratchetTree
+      ? await invitesFor(deps, created.added, created.welcome, created.ratchetTree, onProgress)
+      : [];
   return { changes: { putGroups: [group], putOutbox }, group, created };
 }
 
@@ -74,8 +78,10 @@ export async function invitesFor(
   added: readonly DeviceKeyPackage[],
   welcome: Uint8Array,
   ratchetTree: Uint8Array,
+  onProgress?: (progress: GroupProgress) => void,
 ): Promise<OutboxItem[]> {
   const inviteKeys: Uint8Array[] = [];
+  onProgress?.({ phase: 'invites', done: 0, total: added.length });
   for (const device of added) {
     const identity = `at://${device.did}/org.atmessaging.device/${device.device}`;
     // Cached from the key package check: the invite key is from the same proven record.
@@ -84,6 +90,7 @@ export async function invitesFor(
   }
   if (inviteKeys.length === 1) {
     const invite = await sealInvite(inviteKeys[0]!, welcome, ratchetTree);
+    onProgress?.({ phase: 'invites', done: 1, total: 1 });
     return [eventOutboxItem(deps, invite.tag, invite.ciphertext)];
   }
   const bundle = await sealInviteBundle(welcome, ratchetTree);
@@ -92,6 +99,7 @@ export async function invitesFor(
   for (const inviteKey of inviteKeys) {
     const invite = await sealInviteReference(inviteKey, { rkey: bundleItem.rkey, key: bundle.key });
     out.push(eventOutboxItem(deps, invite.tag, invite.ciphertext));
+    onProgress?.({ phase: 'invites', done: out.length - 1, total: added.length });
   }
   return out;
 }

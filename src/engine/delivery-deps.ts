@@ -1,5 +1,6 @@
 import { toHex } from '../bytes';
 import type { MlsContext } from '../mls';
+import type { GroupProgress } from './groups';
 import type { DeliveryStore } from './delivery-state';
 import type { Clock, KeyPackageStore, LocalDevice, OwnRepo, PublicRepos } from './ports';
 
@@ -62,6 +63,11 @@ export interface DeliveryDeps {
   belongsToConversation?(convoId: string, memberDids: readonly string[]): Promise<boolean>;
   /** The DIDs in a bsky conversation (the shell asks the chat service); their devices are added. */
   conversationDids?(convoId: string): Promise<readonly string[]>;
+  /**
+   * How far creating a group got (many seconds for a big conversation: each person's devices
+   * are looked up and proven). Counts only; `convoId` says which conversation's panel shows it.
+   */
+  onGroupProgress?(progress: GroupProgress & { convoId?: string }): void;
   /** Maintenance failures that were contained (reported, not thrown). */
   onMaintenanceError?(error: unknown): void;
 }

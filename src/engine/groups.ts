@@ -28,6 +28,17 @@ export interface NewGroup {
 }
 
 /**
+ * How far a long group operation got, for a progress bar: counts only, never names or keys.
+ * `devices`: people whose devices were looked up and proven (one step per person);
+ * `invites`: stealth invites sealed (one step per added device).
+ */
+export interface GroupProgress {
+  phase: 'devices' | 'invites';
+  done: number;
+  total: number;
+}
+
+/**
  * Creates a group holding this device and every device the given DIDs publish (our own other
  * devices included). Each KeyPackage was found in its owner's repo and passed the
  * Authentication Service; the caller persists `state` before sending `commit`/`welcome`.
@@ -36,6 +47,7 @@ export async function createGroupWithDevices(
   deps: { device: LocalDevice; mls: MlsContext; publicRepos: PublicRepos },
   dids: readonly string[],
   conversation?: string,
+  onProgress?: (progress: GroupProgress) => void,
 ): Promise<NewGroup> {
   const own = await generateKeyPackage(deps.mls, {
     identity: deps.device.uri,
@@ -49,13 +61,17 @@ export async function createGroupWithDevices(
   const added: DeviceKeyPackage[] = [];
   const missing: string[] = [];
   const skipped: SkippedRecord[] = [];
-  for (const did of new Set([deps.device.did, ...dids])) {
+  const people = new Set([deps.device.did, ...dids]);
+  let looked = 0;
+  onProgress?.({ phase: 'devices', done: 0, total: people.size });
+  for (const did of people) {
     const found = await findKeyPackages(deps, did, {
       excludeDevices: did === deps.device.did ? new Set([deps.device.rkey]) : undefined,
     });
     added.push(...found.keyPackages);
     missing.push(...found.devicesWithout.map((d) => `${did}#${d}`));
     skipped.push(...found.skipped);
+    onProgress?.({ phase: 'devices', done: ++looked, total: people.size });
   }
   if (added.length === 0) return { state, added, missing, skipped };
   const result = await addMembers(

@@ -15,11 +15,26 @@ export type RpcResponse =
   | { rpc: 1; id: number; ok: true; result: unknown }
   | { rpc: 1; id: number; ok: false; error: { code: AtmErrorCode; message: string } };
 
+/**
+ * How far a long operation on a conversation got (turning encryption on for a big group):
+ * counts only. `devices`: people whose devices were looked up and proven; `invites`: invites
+ * sealed for the devices added.
+ */
+export interface ConvoProgress {
+  convoId: string;
+  phase: 'devices' | 'invites';
+  done: number;
+  total: number;
+}
+
+const PROGRESS_PHASES: ReadonlySet<string> = new Set<ConvoProgress['phase']>(['devices', 'invites']);
+
 /** Pushed by the background to every connected port; carries no more than its method would. */
 export interface RpcEvents {
   'convo.status': ConvoStatus;
   /** Something in the conversation changed (a message, a status): pages re-read its view. */
   'convo.changed': { convoId: string };
+  'convo.progress': ConvoProgress;
 }
 export type RpcEventName = keyof RpcEvents;
 export interface RpcEvent<E extends RpcEventName = RpcEventName> {
@@ -34,6 +49,18 @@ export function parseEvent(message: unknown): RpcEvent | undefined {
   const d = m.data as Record<string, unknown> | undefined;
   if (m.rpc !== 1 || typeof d?.convoId !== 'string') return undefined;
   if (m.event === 'convo.changed') return { rpc: 1, event: 'convo.changed', data: { convoId: d.convoId } };
+  if (m.event === 'convo.progress') {
+    const { phase, done, total } = d;
+    const count = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+    if (typeof phase !== 'string' || !PROGRESS_PHASES.has(phase) || !count(done) || !count(total) || done > total) {
+      return undefined;
+    }
+    return {
+      rpc: 1,
+      event: 'convo.progress',
+      data: { convoId: d.convoId, phase: phase as ConvoProgress['phase'], done, total },
+    };
+  }
   if (m.event !== 'convo.status' || typeof d.encrypted !== 'boolean') return undefined;
   const unread = typeof d.unread === 'number' ? { unread: d.unread } : {};
   return { rpc: 1, event: 'convo.status', data: { convoId: d.convoId, encrypted: d.encrypted, ...unread } };

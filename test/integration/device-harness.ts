@@ -55,9 +55,14 @@ export async function startDevice(
   did: string,
   plcUrl: string,
   policy?: PoolPolicy,
+  /**
+   * Reads and credential proofs shared with other devices (one cache for a crowd of simulated
+   * members, where proving every member's device 50 times over only costs time); own by default.
+   */
+  shared: ReturnType<typeof shell> = shell(plcUrl),
 ): Promise<TestDevice> {
   const db = await openAtmDb(`atm-${name}-${newTid()}`);
-  const { as, publicRepos: reader } = shell(plcUrl);
+  const { as, publicRepos: reader } = shared;
   const mls: MlsContext = { suite: await (suite ??= createSuite()), auth: mlsAuthService(as), clock };
   const repo = agentOwnRepo(agent, did);
   const keyPackages = idbKeyPackageStore(db);
@@ -82,7 +87,7 @@ export async function deliveryEngineFor(
   d: TestDevice,
   dbName: string,
   policy: Partial<DeliveryPolicy> = {},
-  hooks: Pick<DeliveryDeps, 'conversationDids' | 'belongsToConversation' | 'onMaintenanceError'> = {},
+  hooks: Pick<DeliveryDeps, 'conversationDids' | 'belongsToConversation' | 'onMaintenanceError' | 'onGroupProgress'> = {},
 ) {
   const db = await openAtmDb(dbName);
   const store = idbDeliveryStore(db);

@@ -2,6 +2,8 @@ import { useState } from 'preact/hooks';
 import type { ConvoStatus } from '../../rpc/methods';
 import { errorCode } from '../error-code';
 import { useRpc } from '../rpc-context';
+import { ProgressBar } from './ProgressBar';
+import { useConvoProgress } from './use-progress';
 
 interface Props {
   convoId: string;
@@ -16,6 +18,8 @@ export function StatusBar({ convoId, status, fallback, onStatus }: Props) {
   const rpc = useRpc();
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<string | undefined>();
+  // Turning encryption on for a big group takes a while: the background reports how far it got.
+  const [progress, clearProgress] = useConvoProgress(rpc, convoId);
 
   async function setEncrypted(encrypted: boolean) {
     if (busy) return;
@@ -28,6 +32,7 @@ export function StatusBar({ convoId, status, fallback, onStatus }: Props) {
       setFailure(errorCode(error));
     } finally {
       setBusy(false);
+      clearProgress();
     }
   }
 
@@ -59,6 +64,7 @@ export function StatusBar({ convoId, status, fallback, onStatus }: Props) {
           </button>
         )}
       </div>
+      {progress && <ProgressBar progress={progress} />}
       {failure && (
         <p role="alert" data-testid="panel-failure">
           That did not work ({failure}). Nothing was changed; try again.

@@ -66,7 +66,8 @@ export function useConvo(rpc: UiRpc, convoId: string) {
     alive.current = true;
     void refresh();
     const offEvent = rpc.onEvent((event) => {
-      if (event.data.convoId !== convoId) return;
+      // Progress is shown by the status bar; the view does not change until the operation ends.
+      if (event.data.convoId !== convoId || event.event === 'convo.progress') return;
       const data = event.data;
       // The status event carries the new status itself: show it before the re-read answers.
       if (event.event === 'convo.status' && 'encrypted' in data) setState((s) => withStatus(s, data));
