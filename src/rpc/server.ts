@@ -4,6 +4,7 @@ import type { PortLike } from './port';
 import { classifySender, type ExtensionSelf } from './sender';
 import {
   errorResponse,
+  EVENT_LISTENERS,
   parseRequest,
   RPC_PORT_NAME,
   type RpcEvent,
@@ -62,19 +63,21 @@ export async function dispatch(
 
 /** The connected ports, so the background can push state changes to every open page. */
 export interface PortHub {
-  add(port: PortLike): void;
+  /** A port whose sender was classified as `caller`: it hears only the events EVENT_LISTENERS allows. */
+  add(port: PortLike, caller: Caller): void;
   remove(port: PortLike): void;
   broadcast<E extends RpcEventName>(event: E, data: RpcEvents[E]): void;
 }
 
 export function createPortHub(): PortHub {
-  const ports = new Set<PortLike>();
+  const ports = new Map<PortLike, Caller>();
   return {
-    add: (port) => void ports.add(port),
+    add: (port, caller) => void ports.set(port, caller),
     remove: (port) => void ports.delete(port),
     broadcast(event, data) {
       const message: RpcEvent = { rpc: 1, event, data };
-      for (const port of ports) {
+      for (const [port, caller] of ports) {
+        if (!EVENT_LISTENERS[event].includes(caller)) continue;
         try {
           port.postMessage(message);
         } catch {
@@ -97,7 +100,7 @@ export function servePort(port: PortLike, handlers: RpcHandlers, self: Extension
     return false;
   }
   let open = true;
-  hub?.add(port);
+  hub?.add(port, caller);
   port.onDisconnect.addListener(() => {
     open = false;
     hub?.remove(port);

@@ -1,5 +1,5 @@
 import { AtmError, type AtmErrorCode } from '../errors';
-import type { ConvoStatus } from './methods';
+import type { Caller, ConvoStatus } from './methods';
 
 /** One port carries many calls; `id` pairs a response with its request. */
 export const RPC_PORT_NAME = 'atmessaging-rpc';
@@ -37,6 +37,16 @@ export interface RpcEvents {
   'convo.progress': ConvoProgress;
 }
 export type RpcEventName = keyof RpcEvents;
+
+/**
+ * Who hears each event, like ACCESS for methods: content scripts only ever learn what
+ * `convo.status` tells them; everything else is for extension pages.
+ */
+export const EVENT_LISTENERS: { readonly [E in RpcEventName]: readonly Caller[] } = {
+  'convo.status': ['content-script', 'extension-page'],
+  'convo.changed': ['content-script', 'extension-page'],
+  'convo.progress': ['extension-page'],
+};
 export interface RpcEvent<E extends RpcEventName = RpcEventName> {
   rpc: 1;
   event: E;

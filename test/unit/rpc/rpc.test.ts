@@ -235,6 +235,26 @@ describe('RPC over a port', () => {
     expect(seenB).toHaveLength(2);
   });
 
+  it('pushes progress only to extension pages: content scripts hear statuses and changes alone', async () => {
+    const hub = createPortHub();
+    const page = portPair(RPC_PORT_NAME, pageSender);
+    const content = portPair(RPC_PORT_NAME, contentSender);
+    servePort(page.server, handlers(), self, hub);
+    servePort(content.server, handlers(), self, hub);
+    const seen: Record<string, string[]> = { page: [], content: [] };
+    const pageClient = createRpcClient(() => page.client, { timeoutMs: 1_000 });
+    const contentClient = createRpcClient(() => content.client, { timeoutMs: 1_000 });
+    pageClient.onEvent((e) => seen.page!.push(e.event));
+    contentClient.onEvent((e) => seen.content!.push(e.event));
+    await pageClient.call('convo.status', { convoId: 'c1' }); // opens the ports
+    await contentClient.call('convo.status', { convoId: 'c1' });
+    hub.broadcast('convo.progress', { convoId: 'c1', phase: 'devices', done: 1, total: 2 });
+    hub.broadcast('convo.changed', { convoId: 'c1' });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(seen.page).toEqual(['convo.progress', 'convo.changed']);
+    expect(seen.content).toEqual(['convo.changed']);
+  });
+
   it('lets content scripts call nothing but convo.status, whatever the method', async () => {
     const { client, h } = connected(contentSender);
     const privileged = [
