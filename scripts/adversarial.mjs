@@ -1,6 +1,7 @@
-// `npm run test:adversarial`: the adversarial suite at full size (issue 8). Today that is the
-// fuzzer (test/fuzz) at ATM_FUZZ_CASES (default 100,000) cases; it prints a closing table per
-// run and keeps it in test-results/fuzz/summary.md. Set ATM_FUZZ_SEED for another seed.
+// `npm run test:adversarial`: the adversarial suite at full size (issue 8): the fuzzer
+// (test/fuzz) at ATM_FUZZ_CASES (default 100,000) cases, with its closing table kept in
+// test-results/fuzz/summary.md (ATM_FUZZ_SEED for another seed); then the fault-injection matrix
+// and the load test at their larger sizes, each printing its table.
 import { spawnSync } from 'node:child_process';
 import { checkNode, ensureDependencies, log, root } from './lib/setup.mjs';
 
@@ -14,6 +15,13 @@ const suites = [
     name: 'fuzzing',
     args: ['vitest', 'run', '--project', 'fuzz'],
     env: { ATM_FUZZ_CASES: process.env.ATM_FUZZ_CASES || FULL_SIZE },
+  },
+  {
+    // The fault matrix at full size, and the load test at 20 members x 3 devices with 1,000
+    // messages (the size that completes here; ATM_LOAD_MEMBERS=50 for the issue's full size).
+    name: 'fault injection and load',
+    args: ['vitest', 'run', '--project', 'integration', 'test/integration/fault-matrix.test.ts', 'test/integration/load.test.ts'],
+    env: { ATM_ADVERSARIAL: '1', ATM_LOAD_MEMBERS: process.env.ATM_LOAD_MEMBERS || '20' },
   },
 ];
 
