@@ -78,7 +78,9 @@ let dids: string[];
 let live: Live[];
 let groupId: string;
 
-const did = (i: number) => `did:plc:${i.toString(32).replace(/[0189]/g, (c) => 'wxyz'['0189'.indexOf(c)]!).padStart(24, 'a')}`;
+/** A distinct did:plc for each i: four base-32 digits (fixed width, so padding never collides). */
+const did = (i: number) =>
+  `did:plc:${'a'.repeat(20)}${i.toString(32).padStart(4, '0').replace(/[0189]/g, (c) => 'wxyz'['0189'.indexOf(c)]!)}`;
 
 async function register(id: string, repo: OwnRepo, keyPackages = memoryKeyPackages()) {
   const as = createAuthenticationService({ prover: net, clock });
