@@ -40,7 +40,7 @@ export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = {
   lookbackMs: 24 * 3600_000,
   membershipReviewMs: 60_000,
   staggerSlotMs: 15_000,
-  peerAddDelayMs: 10 * 60_000,
+  peerAddDelayMs: 30_000,
   activeWithinMs: 3 * 24 * 3600_000,
   selfUpdateIntervalMs: 7 * 24 * 3600_000,
   selfUpdateMessages: 100,

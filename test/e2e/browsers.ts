@@ -87,6 +87,8 @@ export async function launchChromium(options: ChromiumOptions): Promise<Chromium
         timeout: 15_000,
       }));
     const extensionId = new URL(worker.url()).host;
+    // ATM_DEBUG_WORKER=1 prints the extension worker's console (its contained errors) to the test log.
+    if (process.env.ATM_DEBUG_WORKER) worker.on('console', (m) => console.log(`[worker ${options.userDataDir ?? ''}] ${m.text()}`));
     const ctx = context;
     return {
       context: ctx,
