@@ -5,19 +5,16 @@ import { join } from 'node:path';
 import type { AtpAgent } from '@atproto/api';
 import { chromium, type CDPSession, type Frame, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { fromHex } from '../../src/bytes';
 import type { DeliveryEngine } from '../../src/engine/delivery-engine';
 import { DEFAULT_DELIVERY_POLICY } from '../../src/engine/delivery-deps';
 import type { GroupRecord } from '../../src/engine/delivery-state';
 import { newTid } from '../../src/engine/tid';
 import { decodeGroupState, generateKeyPackage, generateSignatureKeyPair, members } from '../../src/mls';
-import { openEventMessage } from '../../src/protocol/envelope';
+import { expectUnreadableAfter } from '../integration/unreadable';
 import { METHODS } from '../../src/rpc/methods';
 import {
   DEVICE,
   DEVICE_COLLECTION_NSID,
-  EVENT,
-  EVENT_COLLECTION_NSID,
   KEY_PACKAGE,
   KEY_PACKAGE_COLLECTION_NSID,
   parseRecord,
@@ -79,32 +76,6 @@ const groupOf = async (d: NodeDevice, groupId?: string): Promise<GroupRecord | u
   (await d.engine.groups()).find((g) => (groupId ? g.groupId === groupId : g.active));
 const leafUris = (d: NodeDevice, g: GroupRecord) => members(decodeGroupState(d.device.mls, g.state)).map((m) => m.identity).sort();
 const nodeTexts = async (d: NodeDevice, groupId: string) => (await d.engine.messages(groupId)).map((m) => m.text);
-
-/**
- * Every event in `repos` with a record key after `afterRkey`, tried with every epoch key the
- * removed device still holds: none opens (as membership.test.ts). Returns how many were tried.
- */
-async function unreadableBy(removed: NodeDevice, g: GroupRecord, repos: readonly string[], afterRkey: string): Promise<number> {
-  let tried = 0;
-  for (const did of repos) {
-    const page = await removed.device.publicRepos.listRecordsAfter(did, EVENT_COLLECTION_NSID, afterRkey, 100);
-    for (const raw of page.records) {
-      const event = parseRecord(EVENT, raw.value, raw.uri);
-      if (!event.ciphertext) continue;
-      tried++;
-      for (const epoch of [g.current, ...g.retained]) {
-        await expect(
-          openEventMessage(
-            { envelopeKey: epoch.envelopeKey, groupId: fromHex(g.groupId), epoch: BigInt(epoch.epoch) },
-            event.tag,
-            event.ciphertext,
-          ),
-        ).rejects.toMatchObject({ code: 'InvalidEnvelope' });
-      }
-    }
-  }
-  return tried;
-}
 
 /**
  * The extension's content script runs in an isolated world of bsky.app's page. Playwright does
@@ -527,7 +498,7 @@ describe('Chromium: isolation and access', () => {
     expect(await nodeTexts(alice2, groupId)).toEqual(kept);
     expect(kept).toEqual(expect.arrayContaining([fromAlice, fromBob]));
     const final = (await groupOf(alice2, groupId))!;
-    expect(await unreadableBy(alice2, final, [alice.did, bob.did], removedAfter)).toBeGreaterThanOrEqual(2);
+    expect((await expectUnreadableAfter(alice2.device.publicRepos, final, [alice.did, bob.did], removedAfter)).events).toBeGreaterThanOrEqual(2);
     await expect(alice2.engine.sendText(groupId, 'from the revoked device')).rejects.toMatchObject({ code: 'NotMember' });
 
     // And the page, which watched all along, saw none of this file's texts.
