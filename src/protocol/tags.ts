@@ -94,11 +94,10 @@ export async function createTagWindow(tagKey: CryptoKey, leaves: readonly number
 export function matchTag(window: TagWindow, tag: Uint8Array): TagMatch | undefined {
   if (!(tag instanceof Uint8Array) || tag.length !== TAG_LENGTH) return undefined;
   const key = toHex(tag);
-  for (const stored of window.leaves) {
-    const counter = pendingIndex(stored).get(key);
-    if (counter !== undefined) return { leaf: stored.leaf, counter };
-  }
-  return undefined;
+  const stored = window.leaves[leafIndex(window).get(key) ?? -1];
+  // The leaf's own index is exact: a tag it no longer holds (consumed, or forgotten) is no match.
+  const counter = stored && pendingIndex(stored).get(key);
+  return stored && counter !== undefined ? { leaf: stored.leaf, counter } : undefined;
 }
 
 /** The counters of a leaf still recognised, ascending (for diagnostics and tests). */
@@ -133,7 +132,15 @@ export async function consumeTag(tagKey: CryptoKey, window: TagWindow, match: Ta
   const consumed = [...current.consumed.filter((c) => c >= first), match.counter].sort((a, b) => a - b);
   const leaves = window.leaves.slice();
   leaves[index] = { leaf: match.leaf, highest, first, tags, consumed };
-  return { leaves };
+  const next = { leaves };
+  // The next window shares this one's tag → position index, plus the tags just added: without
+  // it, matching an event would look in every leaf (1,000 at 1,000 members) or rebuild the index.
+  const shared = leafIndexes.get(window);
+  if (shared) {
+    for (let i = 0; i * TAG_LENGTH < added.length; i++) shared.set(toHex(added.subarray(i * TAG_LENGTH, (i + 1) * TAG_LENGTH)), index);
+    leafIndexes.set(next, shared);
+  }
+  return next;
 }
 
 function isPending(leafTags: LeafTags, counter: number): boolean {
@@ -144,6 +151,26 @@ function isPending(leafTags: LeafTags, counter: number): boolean {
     counter < leafTags.first + count &&
     !leafTags.consumed.includes(counter)
   );
+}
+
+/**
+ * Hex tag → position in `leaves` of the leaf it was computed for, for every tag a window held or
+ * holds. Windows that follow one another by consumeTag share one index, which only grows
+ * (positions never change, and a tag is one leaf's for good): entries for tags since consumed
+ * or forgotten remain, so a hit is only a candidate, settled by that leaf's own index.
+ */
+const leafIndexes = new WeakMap<TagWindow, Map<string, number>>();
+
+function leafIndex(window: TagWindow): Map<string, number> {
+  let index = leafIndexes.get(window);
+  if (!index) {
+    index = new Map();
+    for (const [position, stored] of window.leaves.entries()) {
+      for (const key of pendingIndex(stored).keys()) index.set(key, position);
+    }
+    leafIndexes.set(window, index);
+  }
+  return index;
 }
 
 /**

@@ -145,6 +145,9 @@ describe('TagWindow', () => {
     const match = matchTag(before, tag0)!;
     const after = await consumeTag(key, before, match);
     expect(before).toEqual(snapshot); // state in, state out
+    // ...and the earlier window still answers as it did (windows share a lookup index).
+    expect(matchTag(before, tag0)).toEqual({ leaf: 0, counter: 0 });
+    expect(matchTag(before, await eventTag(key, 0, TAG_LOOKAHEAD))).toBeUndefined();
     expect(matchTag(after, tag0)).toBeUndefined(); // a replay
     expect(matchTag(after, await eventTag(key, 0, 1))).toEqual({ leaf: 0, counter: 1 });
     expect(matchTag(after, await eventTag(key, 0, TAG_LOOKAHEAD))).toEqual({ leaf: 0, counter: TAG_LOOKAHEAD });
