@@ -155,6 +155,12 @@ export interface PendingEvent {
   tag: Uint8Array;
   ciphertext: Uint8Array;
   firstSeenAt: number;
+  /**
+   * Our invite key did not open it. That key never changes, so a retry looks for a group tag
+   * only: every device parks the invites of every add meant for other devices, and trying each
+   * as an invite again (an HPKE decapsulation) at every poll cost more than everything else.
+   */
+  notOurInvite?: boolean;
 }
 
 /** An event of ours that the PDS acknowledged: deleted from the repo after the retention period. */

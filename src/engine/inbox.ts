@@ -70,7 +70,8 @@ export async function pollPeer(deps: DeliveryDeps, did: string, report: PollRepo
         report.outcomes.push(result.outcome);
         changes = result.changes;
         if (result.outcome.kind === 'unrecognised' && (await worthParking(deps, event))) {
-          changes = { ...changes, putPending: [{ ...event, firstSeenAt: deps.clock.now() }] };
+          const notOurInvite = result.outcome.notOurInvite === true;
+          changes = { ...changes, putPending: [{ ...event, firstSeenAt: deps.clock.now(), ...(notOurInvite ? { notOurInvite } : {}) }] };
         }
         epochsChanged ||= changedEpochs(result.outcome);
       }
@@ -105,7 +106,7 @@ export async function retryPending(deps: DeliveryDeps, report: PollReport): Prom
   const pending = (await deps.store.listPending()).sort((a, b) => a.firstSeenAt - b.firstSeenAt);
   const overflow = pending.length - deps.policy.pendingMax;
   for (const [i, event] of pending.entries()) {
-    const result = await processEvent(deps, event);
+    const result = await processEvent(deps, event, { notOurInvite: event.notOurInvite === true });
     if (result.outcome.kind === 'unrecognised') {
       if (i < overflow || now - event.firstSeenAt > deps.policy.pendingTtlMs) {
         await deps.store.apply({ deletePending: [event.uri] });

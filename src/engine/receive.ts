@@ -30,7 +30,8 @@ export type EventOutcome =
   | { kind: 'commit'; groupId: string; result: 'applied' | 'switched' | 'ignored' }
   | { kind: 'own'; groupId: string }
   | { kind: 'joined'; groupId: string }
-  | { kind: 'unrecognised' }
+  /** `notOurInvite`: it was tried as an invite to us, and is not one. */
+  | { kind: 'unrecognised'; notOurInvite?: boolean }
   | { kind: 'rejected'; code: AtmErrorCode | 'Unknown'; groupId?: string };
 
 /** Errors that say "not now" rather than "never": the event is kept and tried again. */
@@ -64,12 +65,14 @@ function findMatch(groups: GroupRecord[], tag: Uint8Array): { group: GroupRecord
 export async function processEvent(
   deps: DeliveryDeps,
   event: IncomingEvent,
+  options: { notOurInvite?: boolean } = {},
 ): Promise<{ changes: ChangeSet; outcome: EventOutcome }> {
   const now = deps.clock.now();
   const groups = (await deps.store.listGroups()).map((g) => settleFinality(g, now, deps.policy.finalityMs));
   const found = findMatch(groups, event.tag);
   try {
     if (found) return await processMatched(deps, found.group, found.record, found.match, event);
+    if (options.notOurInvite) return { changes: {}, outcome: { kind: 'unrecognised', notOurInvite: true } };
     const invite = await tryOpenInvite(deps.device.invite.privateKey, event.tag, event.ciphertext);
     if (invite?.kind === 'direct') return await processInvite(deps, invite.welcome, invite.ratchetTree);
     if (invite?.kind === 'bundle') {
@@ -80,7 +83,7 @@ export async function processEvent(
       const opened = await openInviteBundle(invite.key, bundle.tag, bundle.ciphertext);
       return await processInvite(deps, opened.welcome, opened.ratchetTree);
     }
-    return { changes: {}, outcome: { kind: 'unrecognised' } };
+    return { changes: {}, outcome: { kind: 'unrecognised', notOurInvite: invite === undefined } };
   } catch (error) {
     if (isAtmError(error) && RETRY_LATER.has(error.code)) throw error;
     return {

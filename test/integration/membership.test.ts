@@ -118,6 +118,11 @@ describe('devices of a conversation over time', () => {
     await alice1.engine.maintain();
     await settle([alice1, bob1, alice2], [alice.did]);
     expect(await leafDevices(bob1, groupId)).toContain(alice2.device.device.uri);
+    // To bob1 the invite to alice2 is an event like any other: parked (§7), and marked as tried
+    // with his invite key, so its retries look for a group tag only.
+    const parked = await bob1.store.listPending();
+    expect(parked.map((p) => p.did)).toContain(alice.did);
+    expect(parked.map((p) => p.notOurInvite)).toEqual(parked.map(() => true));
     expect(await authenticator(alice2, groupId)).toBe(await authenticator(bob1, groupId));
     await bob1.engine.sendText(groupId, 'after alice2');
     await settle([alice1, bob1, alice2]);
