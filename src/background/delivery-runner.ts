@@ -1,5 +1,6 @@
 import type { DeliveryEngine } from '../engine/delivery-engine';
 import type { PollReport } from '../engine/inbox';
+import { EVENT_COLLECTION_NSID } from '../protocol/records';
 
 /** Opens a wake-up stream on one PDS for the DIDs in `dids` (re-read on every frame). */
 export type WatchPds = (
@@ -28,7 +29,7 @@ export interface DeliveryRunnerDeps {
 }
 
 export interface DeliveryRunner {
-  /** Run a round now (e.g. the user sent a message, or an alarm fired). */
+  /** Run a full round now (e.g. the user sent a message, or an alarm fired). */
   kick(): Promise<void>;
   stop(): void;
 }
@@ -39,17 +40,35 @@ export interface DeliveryRunner {
  * Rounds run one at a time; wake-ups during a round collapse into one more round. The PDS
  * firehose of every repo we read is the wake-up signal; a timer polls anyway, since a stream can
  * drop frames or fail to open.
+ *
+ * Two kinds of round: a full one (start, `kick`, the timer) reads every repo; a round woken by
+ * the firehose reads only the repos whose events changed (and retries parked events), so the
+ * wake-up of one peer's message costs one read, not one per member. A narrowed read that fails
+ * is not retried here: its cursor did not move, and the next full round reads it again. Full
+ * rounds come at least every `pollIntervalMs` however many wake-ups there are.
  */
 export function startDeliveryRunner(deps: DeliveryRunnerDeps): DeliveryRunner {
+  const now = () => deps.now?.() ?? Date.now();
   let stopped = false;
   let running: Promise<void> | undefined;
-  let again = false;
   let timer: unknown;
+  /** Work waiting for the next round: a full read, repos a wake-up named, or maintenance only. */
+  let fullDue = true;
+  const woken = new Set<string>();
+  let maintenanceDue = false;
+  let lastFullAt = now();
   const watched = new Map<string, { dids: Set<string>; close(): void }>();
 
   async function round(): Promise<void> {
-    await deps.engine.flush();
-    const report = await deps.engine.poll(deps.contacts());
+    const full = fullDue;
+    const only = full ? undefined : [...woken];
+    fullDue = false;
+    woken.clear();
+    maintenanceDue = false;
+    if (full) lastFullAt = now();
+    // A wake-up is someone else's write: read it first; ours go out after, in this round.
+    if (full) await deps.engine.flush();
+    const report = await deps.engine.poll(deps.contacts(), only ? { only } : {});
     if (report.outcomes.length > 0) deps.onPolled?.(report);
     await deps.engine.maintain();
     await deps.engine.flush();
@@ -81,7 +100,10 @@ export function startDeliveryRunner(deps: DeliveryRunnerDeps): DeliveryRunner {
       };
       const onChange = (did: string, collections?: readonly string[]) => {
         deps.engine.noteRepoChanged(did, collections);
-        void kick();
+        // Device or key-package records only: maintenance reviews the DID, no events to read.
+        if (!collections || collections.includes(EVENT_COLLECTION_NSID)) woken.add(did);
+        else maintenanceDue = true;
+        void run();
       };
       const stream = deps.watch(pds, entry.dids, onChange, () => {
         // Closed or failed: forget it; the next round opens it again.
@@ -101,29 +123,31 @@ export function startDeliveryRunner(deps: DeliveryRunnerDeps): DeliveryRunner {
   function schedule(): void {
     if (stopped) return;
     if (timer !== undefined) deps.clearTimer(timer);
+    // Counted from the last full round, not the last round: a busy conversation's wake-ups must
+    // not postpone the full read forever.
+    const untilFull = Math.max(0, lastFullAt + deps.pollIntervalMs - now());
     // A membership change waiting for this device's turn (§6.9) is due before the next poll.
     const due = deps.engine.nextDueAt?.();
-    const now = deps.now?.() ?? Date.now();
-    const wait = due === undefined ? deps.pollIntervalMs : Math.max(1000, Math.min(deps.pollIntervalMs, due - now));
+    const wait = due === undefined ? untilFull : Math.min(untilFull, Math.max(1000, due - now()));
     timer = deps.setTimer(() => void kick(), wait);
   }
 
-  function kick(): Promise<void> {
+  function pending(): boolean {
+    return fullDue || woken.size > 0 || maintenanceDue;
+  }
+
+  function run(): Promise<void> {
     if (stopped) return Promise.resolve();
-    if (running) {
-      again = true;
-      return running;
-    }
+    if (running) return running; // the loop below picks up what was just asked for
     running = (async () => {
       try {
-        do {
-          again = false;
+        while (pending() && !stopped) {
           try {
             await round();
           } catch (error) {
             deps.onError?.(error);
           }
-        } while (again && !stopped);
+        }
       } finally {
         running = undefined;
         schedule();
@@ -132,7 +156,12 @@ export function startDeliveryRunner(deps: DeliveryRunnerDeps): DeliveryRunner {
     return running;
   }
 
-  void kick();
+  function kick(): Promise<void> {
+    fullDue = true;
+    return run();
+  }
+
+  void run();
   return {
     kick,
     stop() {
