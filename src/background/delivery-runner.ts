@@ -2,11 +2,14 @@ import type { DeliveryEngine } from '../engine/delivery-engine';
 import type { PollReport } from '../engine/inbox';
 import { EVENT_COLLECTION_NSID } from '../protocol/records';
 
-/** Opens a wake-up stream on one PDS for the DIDs in `dids` (re-read on every frame). */
+/**
+ * Opens a wake-up stream on one PDS for the DIDs in `dids` (re-read on every frame). `rkeys`:
+ * the event records a commit created (see watchRepos), undefined when the frame cannot say.
+ */
 export type WatchPds = (
   pdsUrl: string,
   dids: ReadonlySet<string>,
-  onChange: (did: string, collections?: readonly string[]) => void,
+  onChange: (did: string, collections?: readonly string[], rkeys?: readonly string[]) => void,
   onClosed: () => void,
 ) => { close(): void };
 
@@ -52,23 +55,27 @@ export function startDeliveryRunner(deps: DeliveryRunnerDeps): DeliveryRunner {
   let stopped = false;
   let running: Promise<void> | undefined;
   let timer: unknown;
-  /** Work waiting for the next round: a full read, repos a wake-up named, or maintenance only. */
+  /**
+   * Work waiting for the next round: a full read, repos a wake-up named (each with the lowest
+   * event key the frames named, null when a frame could not say), or maintenance only.
+   */
   let fullDue = true;
-  const woken = new Set<string>();
+  const woken = new Map<string, string | null>();
   let maintenanceDue = false;
   let lastFullAt = now();
   const watched = new Map<string, { dids: Set<string>; close(): void }>();
 
   async function round(): Promise<void> {
     const full = fullDue;
-    const only = full ? undefined : [...woken];
+    const only = full ? undefined : [...woken.keys()];
+    const startAt = new Map([...woken].filter((entry): entry is [string, string] => entry[1] !== null));
     fullDue = false;
     woken.clear();
     maintenanceDue = false;
     if (full) lastFullAt = now();
     // A wake-up is someone else's write: read it first; ours go out after, in this round.
     if (full) await deps.engine.flush();
-    const report = await deps.engine.poll(deps.contacts(), only ? { only } : {});
+    const report = await deps.engine.poll(deps.contacts(), only ? { only, startAt } : {});
     if (report.outcomes.length > 0) deps.onPolled?.(report);
     await deps.engine.maintain();
     await deps.engine.flush();
@@ -98,11 +105,21 @@ export function startDeliveryRunner(deps: DeliveryRunnerDeps): DeliveryRunner {
         dids: set,
         close: () => {},
       };
-      const onChange = (did: string, collections?: readonly string[]) => {
+      const onChange = (did: string, collections?: readonly string[], rkeys?: readonly string[]) => {
         deps.engine.noteRepoChanged(did, collections);
-        // Device or key-package records only: maintenance reviews the DID, no events to read.
-        if (!collections || collections.includes(EVENT_COLLECTION_NSID)) woken.add(did);
-        else maintenanceDue = true;
+        const events = !collections || collections.includes(EVENT_COLLECTION_NSID);
+        // Event records deleted and nothing created (a peer's retention): nothing to read.
+        const created = !rkeys || rkeys.length > 0;
+        if (events && created) {
+          const lowest = rkeys ? rkeys.reduce((a, b) => (b < a ? b : a)) : null;
+          const before = woken.get(did);
+          woken.set(did, before === undefined ? lowest : before === null || lowest === null ? null : lowest < before ? lowest : before);
+        } else if (collections?.some((c) => c !== EVENT_COLLECTION_NSID)) {
+          // Device or key-package records: maintenance reviews the DID.
+          maintenanceDue = true;
+        } else {
+          return;
+        }
         void run();
       };
       const stream = deps.watch(pds, entry.dids, onChange, () => {

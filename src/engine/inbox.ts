@@ -22,6 +22,8 @@ type Page = Awaited<ReturnType<DeliveryDeps['publicRepos']['listRecordsAfter']>>
 /** A repo's stored cursor and the request for its first page, started ahead of processing. */
 export interface PeerHead {
   stored: Awaited<ReturnType<DeliveryDeps['store']['getCursor']>>;
+  /** Where the first page starts (exclusive). */
+  after: string | undefined;
   first: Promise<Page>;
 }
 
@@ -33,6 +35,15 @@ export interface PollOptions {
    * cursor, so nothing is lost by narrowing a round.
    */
   only?: Iterable<string>;
+  /**
+   * Per repo, a record key its new events start at (a firehose frame named the records a commit
+   * created). Such a repo is read from just before that key, or from its cursor if that is
+   * earlier, instead of from a whole look-back window before its cursor: a wake-up for one new
+   * message reads that message, not the last 24 hours again. Never earlier than the look-back
+   * window. A hint that is wrong (or forged: frames are not verified) makes this read miss a
+   * late record, which the next read without a hint (every full poll) finds.
+   */
+  startAt?: ReadonlyMap<string, string>;
 }
 
 export interface PollReport {
@@ -54,11 +65,11 @@ function changedEpochs(outcome: EventOutcome): boolean {
  */
 export async function pollPeer(deps: DeliveryDeps, did: string, report: PollReport, head?: Promise<PeerHead>): Promise<boolean> {
   let epochsChanged = false;
-  const { stored, first } = await (head ?? readHead(deps, did));
+  const { stored, after: start, first } = await (head ?? readHead(deps, did));
   const lookbackMicros = deps.policy.lookbackMs * 1000;
   let highest = stored?.rkey;
   let recent = new Set(stored?.recent ?? []);
-  let after = startAfter(deps, stored);
+  let after = start;
   let limit = PAGE;
   let prefetched: Promise<Page> | undefined = first;
   for (;;) {
@@ -110,10 +121,16 @@ export async function pollPeer(deps: DeliveryDeps, did: string, report: PollRepo
   return epochsChanged;
 }
 
-/** Where a repo's read starts: before its cursor, looking back (§7). */
-function startAfter(deps: DeliveryDeps, stored: PeerHead['stored']): string | undefined {
+/** Where a repo's read starts: before its cursor, looking back (§7), or at a hint (PollOptions.startAt). */
+function startAfter(deps: DeliveryDeps, stored: PeerHead['stored'], hint?: string): string | undefined {
+  if (!stored) return undefined;
   // Look back: a record can be published after records with newer keys were read.
-  return stored ? (tidBefore(stored.rkey, deps.policy.lookbackMs * 1000) ?? stored.rkey) : undefined;
+  const lookback = tidBefore(stored.rkey, deps.policy.lookbackMs * 1000) ?? stored.rkey;
+  // Just before the hinted key (undefined unless it is a TID, as event keys are).
+  const hinted = hint === undefined ? undefined : tidBefore(hint, 1);
+  if (hinted === undefined) return lookback;
+  const start = hinted < stored.rkey ? hinted : stored.rkey;
+  return start > lookback ? start : lookback;
 }
 
 /**
@@ -121,13 +138,14 @@ function startAfter(deps: DeliveryDeps, stored: PeerHead['stored']): string | un
  * polls run one at a time (the engine's queue), so a cursor read ahead is still current when
  * its repo's turn comes; the page is what a poll started a little earlier would have read.
  */
-async function readHead(deps: DeliveryDeps, did: string): Promise<PeerHead> {
+async function readHead(deps: DeliveryDeps, did: string, hint?: string): Promise<PeerHead> {
   const stored = await deps.store.getCursor(did);
-  const first = deps.publicRepos.listRecordsAfter(did, EVENT_COLLECTION_NSID, startAfter(deps, stored), PAGE);
+  const after = startAfter(deps, stored, hint);
+  const first = deps.publicRepos.listRecordsAfter(did, EVENT_COLLECTION_NSID, after, PAGE);
   // Rejections are handled where the page is awaited (pollPeer); this only keeps one that
   // outlives its poll (the poll failed on an earlier repo) from being reported as unhandled.
   first.catch(() => undefined);
-  return { stored, first };
+  return { stored, after, first };
 }
 
 /** Parked events a single repo may hold: one noisy peer cannot crowd out the others. */
@@ -186,7 +204,7 @@ export async function pollInbox(deps: DeliveryDeps, contacts: readonly string[] 
   const heads: Array<Promise<PeerHead> | undefined> = [];
   const readAhead = (i: number) => {
     if (i >= dids.length || heads[i]) return;
-    const head = readHead(deps, dids[i]!);
+    const head = readHead(deps, dids[i]!, options.startAt?.get(dids[i]!));
     head.catch(() => undefined); // awaited (and its failure handled) in pollPeer
     heads[i] = head;
   };

@@ -17,6 +17,7 @@ const EMPTY: PollReport = { processed: 0, outcomes: [], unreachable: [] };
 
 function harness() {
   const polls: Array<string[] | 'all'> = [];
+  const hints: Array<Record<string, string>> = [];
   const calls: string[] = [];
   let gate: Promise<void> | undefined;
   const state = { time: 0, timerMs: [] as number[], maintained: 0 };
@@ -28,6 +29,7 @@ function harness() {
     poll: async (_contacts: readonly string[] = [], options: PollOptions = {}) => {
       calls.push('poll');
       polls.push(options.only === undefined ? 'all' : [...options.only].sort());
+      hints.push(Object.fromEntries(options.startAt ?? []));
       await gate;
       return EMPTY;
     },
@@ -38,7 +40,7 @@ function harness() {
     noteRepoChanged: () => {},
     nextDueAt: () => undefined,
   } as unknown as DeliveryEngine;
-  let onChange: ((did: string, collections?: readonly string[]) => void) | undefined;
+  let onChange: ((did: string, collections?: readonly string[], rkeys?: readonly string[]) => void) | undefined;
   const runner: DeliveryRunner = startDeliveryRunner({
     engine,
     contacts: () => [ME, A, B],
@@ -58,9 +60,10 @@ function harness() {
   return {
     runner,
     polls,
+    hints,
     calls,
     state,
-    wake: (did: string, collections?: readonly string[]) => onChange!(did, collections),
+    wake: (did: string, collections?: readonly string[], rkeys?: readonly string[]) => onChange!(did, collections, rkeys),
     hold: () => {
       let release!: () => void;
       gate = new Promise<void>((resolve) => (release = resolve));
@@ -156,6 +159,33 @@ describe('the delivery runner', () => {
     void h.runner.kick();
     await h.settled();
     expect(h.state.timerMs.at(-1)).toBe(INTERVAL);
+    h.runner.stop();
+  });
+
+  it('hands the engine the lowest event key the frames named, per repo; none when a frame could not say', async () => {
+    const h = harness();
+    await h.settled();
+    const release = h.hold();
+    h.wake(ME, [EVENT_COLLECTION_NSID], ['3lc5555555555']);
+    await h.settled();
+    h.wake(A, [EVENT_COLLECTION_NSID], ['3lc5555555555']);
+    h.wake(A, [EVENT_COLLECTION_NSID], ['3lc6666666666', '3lc4444444444']);
+    h.wake(B, [EVENT_COLLECTION_NSID], ['3lc4444444444']);
+    h.wake(B); // a tooBig commit or a #sync: anything may have changed
+    h.wake(B, [EVENT_COLLECTION_NSID], ['3lc3333333333']);
+    release();
+    await h.settled();
+    expect(h.polls.slice(1)).toEqual([[ME], [A, B].sort()]);
+    expect(h.hints.slice(1)).toEqual([{ [ME]: '3lc5555555555' }, { [A]: '3lc4444444444' }]);
+    h.runner.stop();
+  });
+
+  it('a frame that only deleted event records starts no round', async () => {
+    const h = harness();
+    await h.settled();
+    h.wake(A, [EVENT_COLLECTION_NSID], []);
+    await h.settled();
+    expect(h.polls).toEqual(['all']);
     h.runner.stop();
   });
 });

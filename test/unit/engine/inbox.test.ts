@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_DELIVERY_POLICY, type DeliveryDeps } from '../../../src/engine/delivery-deps';
 import { pollInbox } from '../../../src/engine/inbox';
+import { tidBefore } from '../../../src/engine/tid';
 import type { PublicRepos, RepoRecord } from '../../../src/engine/ports';
 import { AtmError } from '../../../src/errors';
 import { EVENT_COLLECTION_NSID } from '../../../src/protocol/records';
@@ -141,5 +142,27 @@ describe('pollInbox', () => {
     expect(await store.listPending()).toEqual([]);
     expect(report.outcomes).toEqual([]); // still unrecognised: dropped for its age, not rejected
     expect(store.applied.at(-1)).toEqual({ deletePending: [parked.uri] });
+  });
+
+  it('a firehose hint (startAt) starts the read at the hinted record or the cursor, never before the look-back', async () => {
+    const { deps: d, store, reads } = deps();
+    const cursor = '3lc3333333333';
+    await store.apply({ putCursors: [{ did: A, rkey: cursor, updatedAt: NOW, recent: [cursor] }] });
+    const lookback = tidBefore(cursor, DEFAULT_DELIVERY_POLICY.lookbackMs * 1000);
+    const afterFor = async (hint?: string) => {
+      reads.asked.length = 0;
+      await pollInbox(d, [A], { only: [A], ...(hint ? { startAt: new Map([[A, hint]]) } : {}) });
+      return reads.asked.find((r) => r.did === A)?.after;
+    };
+    // No hint: a look-back window before the cursor (§7).
+    expect(await afterFor()).toBe(lookback);
+    // A new record after the cursor: read from the cursor, not the whole window again.
+    expect(await afterFor('3lc4444444444')).toBe(cursor);
+    // A late record (older key than the cursor, within the window): from just before it.
+    const late = '3lc3333222222';
+    expect(await afterFor(late)).toBe(tidBefore(late, 1));
+    // Older than the window, or not a TID: the window, as without a hint.
+    expect(await afterFor('3kz2222222222')).toBe(lookback);
+    expect(await afterFor('self')).toBe(lookback);
   });
 });
