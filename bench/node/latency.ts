@@ -40,7 +40,7 @@ export async function pushLatency(world: World, runs: number): Promise<Sample> {
     contacts: () => [bob.account.did, alice.account.did],
     pdsOf: async (did) => (await identity.resolveDid(did)).pds,
     watch: (pdsUrl, dids, onChange, onClosed) =>
-      watchRepos({ serviceUrl: pdsUrl, dids, collection: EVENT_COLLECTION_NSID, onChange: (did, collections) => onChange(did, collections), onError: onClosed, WebSocketImpl }),
+      watchRepos({ serviceUrl: pdsUrl, dids, collection: EVENT_COLLECTION_NSID, onChange: (did, collections, rkeys) => onChange(did, collections, rkeys), onError: onClosed, WebSocketImpl }),
     pollIntervalMs: 3600_000,
     setTimer: (fn, ms) => setTimeout(fn, ms),
     clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),

@@ -31,9 +31,11 @@ export interface WatchReposOptions {
   alsoCollections?: readonly string[];
   /**
    * `collections`: which of the watched collections the frame touched; undefined when the frame
-   * cannot say (a tooBig commit, a #sync), so anything may have changed.
+   * cannot say (a tooBig commit, a #sync), so anything may have changed. `rkeys`: the record keys
+   * of `collection` the commit created or updated (where a read for them can start), undefined
+   * when the frame cannot say. Hints like the rest: a reader must not rely on them alone.
    */
-  onChange(did: string, collections?: readonly string[]): void;
+  onChange(did: string, collections?: readonly string[], rkeys?: readonly string[]): void;
   /**
    * The stream is live. Changes made before this moment are not announced: read once now to
    * catch up (and after every reconnect).
@@ -87,7 +89,7 @@ function changedRepo(
   frame: Frame,
   dids: ReadonlySet<string>,
   prefixes: readonly string[],
-): { did: string; collections?: string[] } | undefined {
+): { did: string; collections?: string[]; rkeys?: string[] } | undefined {
   const { header, body } = frame;
   if (header.op !== 1) return undefined;
   if (header.t === '#commit') {
@@ -97,13 +99,17 @@ function changedRepo(
     if (body.tooBig === true) return { did: repo };
     const ops = Array.isArray(body.ops) ? (body.ops as unknown[]) : [];
     const touched = new Set<string>();
+    const rkeys: string[] = [];
     for (const op of ops) {
-      const path = (op as { path?: unknown })?.path;
+      const { path, action } = (op ?? {}) as { path?: unknown; action?: unknown };
       if (typeof path !== 'string') continue;
       const prefix = prefixes.find((p) => path.startsWith(p));
-      if (prefix) touched.add(prefix.slice(0, -1));
+      if (!prefix) continue;
+      touched.add(prefix.slice(0, -1));
+      // prefixes[0] is the main collection; a delete adds nothing to read.
+      if (prefix === prefixes[0] && action !== 'delete') rkeys.push(path.slice(prefix.length));
     }
-    return touched.size > 0 ? { did: repo, collections: [...touched] } : undefined;
+    return touched.size > 0 ? { did: repo, collections: [...touched], rkeys } : undefined;
   }
   // The repo was re-synced to a state no commit frame describes: anything may have changed.
   if (header.t === '#sync') {
@@ -206,7 +212,7 @@ export function watchRepos(options: WatchReposOptions): RepoWatch {
     const changed = changedRepo(frame, dids, prefixes);
     if (changed === undefined) return;
     try {
-      onChange(changed.did, changed.collections);
+      onChange(changed.did, changed.collections, changed.rkeys);
     } catch {
       // The hint is best-effort; the caller's failure is the caller's to report.
     }

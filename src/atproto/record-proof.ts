@@ -105,7 +105,9 @@ export function createRecordProver(options: {
 }): RecordProver {
   return {
     async proveRecord(did, collection, rkey) {
-      const id = await options.identity.resolveDid(did);
+      // The key that checks the commit signature comes from a document fetched for this proof,
+      // never from the resolver's cache (see createIdentityResolver): a key rotation counts at once.
+      const id = await options.identity.resolveDid(did, { fresh: true });
       const url = new URL('/xrpc/com.atproto.sync.getRecord', id.pds);
       url.searchParams.set('did', did);
       url.searchParams.set('collection', collection);

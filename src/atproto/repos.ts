@@ -1,6 +1,6 @@
 import type { Agent } from '@atproto/api';
 import { cidForRawBytes, parseCidSafe } from '@atproto/lex-data';
-import { AtmError } from '../errors';
+import { AtmError, isAtmError } from '../errors';
 import type { OwnRepo, PublicRepos, RepoRecord } from '../engine/ports';
 import { fetchBytes, type FetchLike } from './http';
 import type { IdentityResolver } from './identity';
@@ -116,30 +116,8 @@ function parsePage(
 /** Reads anyone's records from the PDS named in their DID document, without credentials. */
 export function publicRepos(options: { identity: IdentityResolver; fetch?: FetchLike; timeoutMs?: number }): PublicRepos {
   return {
-    async listRecords(did, collection, { max = 1000 } = {}) {
-      const { pds } = await options.identity.resolveDid(did);
-      const out: RepoRecord[] = [];
-      let cursor: string | undefined;
-      do {
-        const url = new URL('/xrpc/com.atproto.repo.listRecords', pds);
-        url.searchParams.set('repo', did);
-        url.searchParams.set('collection', collection);
-        const limit = Math.min(100, max - out.length);
-        url.searchParams.set('limit', String(limit));
-        if (cursor) url.searchParams.set('cursor', cursor);
-        const body = await fetchBytes(url.toString(), {
-          fetch: options.fetch,
-          maxBytes: MAX_PAGE_BYTES,
-          timeoutMs: options.timeoutMs,
-          accept: 'application/json',
-        });
-        if (!body) break;
-        const page = parsePage(body, did, collection, limit);
-        for (const record of page.records) out.push(record);
-        // A PDS that repeats its cursor would loop us forever.
-        cursor = page.cursor && page.cursor !== cursor && page.records.length > 0 ? page.cursor : undefined;
-      } while (cursor && out.length < max);
-      return out;
+    listRecords(did, collection, { max = 1000 } = {}) {
+      return atPds(options, did, (pds) => listAll(options, pds, did, collection, max));
     },
     listRecordsAfter(did, collection, afterRkey, limit) {
       return listRecordsAfter(options, did, collection, afterRkey, limit);
@@ -154,6 +132,54 @@ interface PublicReposOptions {
   identity: IdentityResolver;
   fetch?: FetchLike;
   timeoutMs?: number;
+}
+
+/**
+ * Runs a request against the DID's PDS as the resolver knows it (a cached answer, usually). A
+ * request that fails as a PDS the repo has left would fail (no answer, a refusal, not found)
+ * gets the DID resolved afresh and, if its PDS has changed, is tried once more there. Anything
+ * else, or the same PDS, fails as before: the caller's retry rules do not change.
+ */
+async function atPds<T>(options: PublicReposOptions, did: string, request: (pds: string) => Promise<T>): Promise<T> {
+  const { pds } = await options.identity.resolveDid(did);
+  try {
+    return await request(pds);
+  } catch (error) {
+    if (!isAtmError(error, 'Network') && !isAtmError(error, 'RemoteRefused')) throw error;
+    let moved: string;
+    try {
+      moved = (await options.identity.resolveDid(did, { fresh: true })).pds;
+    } catch {
+      throw error; // the request's own failure is the one to report
+    }
+    if (moved === pds) throw error;
+    return request(moved);
+  }
+}
+
+async function listAll(options: PublicReposOptions, pds: string, did: string, collection: string, max: number): Promise<RepoRecord[]> {
+  const out: RepoRecord[] = [];
+  let cursor: string | undefined;
+  do {
+    const url = new URL('/xrpc/com.atproto.repo.listRecords', pds);
+    url.searchParams.set('repo', did);
+    url.searchParams.set('collection', collection);
+    const limit = Math.min(100, max - out.length);
+    url.searchParams.set('limit', String(limit));
+    if (cursor) url.searchParams.set('cursor', cursor);
+    const body = await fetchBytes(url.toString(), {
+      fetch: options.fetch,
+      maxBytes: MAX_PAGE_BYTES,
+      timeoutMs: options.timeoutMs,
+      accept: 'application/json',
+    });
+    if (!body) break;
+    const page = parsePage(body, did, collection, limit);
+    for (const record of page.records) out.push(record);
+    // A PDS that repeats its cursor would loop us forever.
+    cursor = page.cursor && page.cursor !== cursor && page.records.length > 0 ? page.cursor : undefined;
+  } while (cursor && out.length < max);
+  return out;
 }
 
 /**
@@ -181,18 +207,19 @@ async function listRecordsAfter(
   if (afterRkey !== undefined && !RECORD_KEY.test(afterRkey)) {
     throw new AtmError('InvalidInput', 'listRecordsAfter cursor is not a record key', { did, collection });
   }
-  const { pds } = await options.identity.resolveDid(did);
-  const url = new URL('/xrpc/com.atproto.repo.listRecords', pds);
-  url.searchParams.set('repo', did);
-  url.searchParams.set('collection', collection);
-  url.searchParams.set('limit', String(limit));
-  url.searchParams.set('reverse', 'true');
-  if (afterRkey !== undefined) url.searchParams.set('cursor', afterRkey);
-  const body = await fetchBytes(url.toString(), {
-    fetch: options.fetch,
-    maxBytes: MAX_PAGE_BYTES,
-    timeoutMs: options.timeoutMs,
-    accept: 'application/json',
+  const body = await atPds(options, did, (pds) => {
+    const url = new URL('/xrpc/com.atproto.repo.listRecords', pds);
+    url.searchParams.set('repo', did);
+    url.searchParams.set('collection', collection);
+    url.searchParams.set('limit', String(limit));
+    url.searchParams.set('reverse', 'true');
+    if (afterRkey !== undefined) url.searchParams.set('cursor', afterRkey);
+    return fetchBytes(url.toString(), {
+      fetch: options.fetch,
+      maxBytes: MAX_PAGE_BYTES,
+      timeoutMs: options.timeoutMs,
+      accept: 'application/json',
+    });
   });
   if (!body) return { records: [] };
   const page = parsePage(body, did, collection, limit);
@@ -220,16 +247,18 @@ async function getBlob(options: PublicReposOptions, did: string, cid: string): P
   if (!wanted || wanted.toString() !== cid) {
     throw new AtmError('InvalidInput', 'not a raw-codec SHA-256 blob CID', { did, cid });
   }
-  const { pds } = await options.identity.resolveDid(did);
-  const url = new URL('/xrpc/com.atproto.sync.getBlob', pds);
-  url.searchParams.set('did', did);
-  url.searchParams.set('cid', cid);
-  const bytes = await fetchBytes(url.toString(), {
-    fetch: options.fetch,
-    maxBytes: MAX_BLOB_BYTES,
-    timeoutMs: options.timeoutMs,
+  const bytes = await atPds(options, did, async (pds) => {
+    const url = new URL('/xrpc/com.atproto.sync.getBlob', pds);
+    url.searchParams.set('did', did);
+    url.searchParams.set('cid', cid);
+    const found = await fetchBytes(url.toString(), {
+      fetch: options.fetch,
+      maxBytes: MAX_BLOB_BYTES,
+      timeoutMs: options.timeoutMs,
+    });
+    if (!found) throw new AtmError('Network', 'blob not found', { did, cid, status: 404 });
+    return found;
   });
-  if (!bytes) throw new AtmError('Network', 'blob not found', { did, cid, status: 404 });
   const actual = await cidForRawBytes(bytes);
   if (!actual.equals(wanted)) {
     throw new AtmError('ProofInvalid', 'blob bytes do not match their CID', { did, cid });

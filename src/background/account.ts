@@ -141,12 +141,12 @@ export function createAccountService(deps: AccountDeps): AccountService {
           collection: 'org.atmessaging.event',
           // A new device or key package of someone we share a group with: add it (maintenance).
           alsoCollections: [DEVICE_COLLECTION_NSID, KEY_PACKAGE_COLLECTION_NSID],
-          onChange: (did, collections) => {
+          onChange: (did, collections, rkeys) => {
             // A verified contact's device set may have changed: the warning should not wait.
             if (!collections || collections.includes(DEVICE_COLLECTION_NSID)) {
               void safety.repoChanged(did).catch(deps.onError);
             }
-            onChange(did, collections);
+            onChange(did, collections, rkeys);
           },
           onError: onClosed,
           ...(deps.WebSocketImpl ? { WebSocketImpl: deps.WebSocketImpl } : {}),

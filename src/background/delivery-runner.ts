@@ -1,11 +1,15 @@
 import type { DeliveryEngine } from '../engine/delivery-engine';
 import type { PollReport } from '../engine/inbox';
+import { EVENT_COLLECTION_NSID } from '../protocol/records';
 
-/** Opens a wake-up stream on one PDS for the DIDs in `dids` (re-read on every frame). */
+/**
+ * Opens a wake-up stream on one PDS for the DIDs in `dids` (re-read on every frame). `rkeys`:
+ * the event records a commit created (see watchRepos), undefined when the frame cannot say.
+ */
 export type WatchPds = (
   pdsUrl: string,
   dids: ReadonlySet<string>,
-  onChange: (did: string, collections?: readonly string[]) => void,
+  onChange: (did: string, collections?: readonly string[], rkeys?: readonly string[]) => void,
   onClosed: () => void,
 ) => { close(): void };
 
@@ -28,7 +32,7 @@ export interface DeliveryRunnerDeps {
 }
 
 export interface DeliveryRunner {
-  /** Run a round now (e.g. the user sent a message, or an alarm fired). */
+  /** Run a full round now (e.g. the user sent a message, or an alarm fired). */
   kick(): Promise<void>;
   stop(): void;
 }
@@ -39,17 +43,39 @@ export interface DeliveryRunner {
  * Rounds run one at a time; wake-ups during a round collapse into one more round. The PDS
  * firehose of every repo we read is the wake-up signal; a timer polls anyway, since a stream can
  * drop frames or fail to open.
+ *
+ * Two kinds of round: a full one (start, `kick`, the timer) reads every repo; a round woken by
+ * the firehose reads only the repos whose events changed (and retries parked events), so the
+ * wake-up of one peer's message costs one read, not one per member. A narrowed read that fails
+ * is not retried here: its cursor did not move, and the next full round reads it again. Full
+ * rounds come at least every `pollIntervalMs` however many wake-ups there are.
  */
 export function startDeliveryRunner(deps: DeliveryRunnerDeps): DeliveryRunner {
+  const now = () => deps.now?.() ?? Date.now();
   let stopped = false;
   let running: Promise<void> | undefined;
-  let again = false;
   let timer: unknown;
+  /**
+   * Work waiting for the next round: a full read, repos a wake-up named (each with the lowest
+   * event key the frames named, null when a frame could not say), or maintenance only.
+   */
+  let fullDue = true;
+  const woken = new Map<string, string | null>();
+  let maintenanceDue = false;
+  let lastFullAt = now();
   const watched = new Map<string, { dids: Set<string>; close(): void }>();
 
   async function round(): Promise<void> {
-    await deps.engine.flush();
-    const report = await deps.engine.poll(deps.contacts());
+    const full = fullDue;
+    const only = full ? undefined : [...woken.keys()];
+    const startAt = new Map([...woken].filter((entry): entry is [string, string] => entry[1] !== null));
+    fullDue = false;
+    woken.clear();
+    maintenanceDue = false;
+    if (full) lastFullAt = now();
+    // A wake-up is someone else's write: read it first; ours go out after, in this round.
+    if (full) await deps.engine.flush();
+    const report = await deps.engine.poll(deps.contacts(), only ? { only, startAt } : {});
     if (report.outcomes.length > 0) deps.onPolled?.(report);
     await deps.engine.maintain();
     await deps.engine.flush();
@@ -79,9 +105,22 @@ export function startDeliveryRunner(deps: DeliveryRunnerDeps): DeliveryRunner {
         dids: set,
         close: () => {},
       };
-      const onChange = (did: string, collections?: readonly string[]) => {
+      const onChange = (did: string, collections?: readonly string[], rkeys?: readonly string[]) => {
         deps.engine.noteRepoChanged(did, collections);
-        void kick();
+        const events = !collections || collections.includes(EVENT_COLLECTION_NSID);
+        // Event records deleted and nothing created (a peer's retention): nothing to read.
+        const created = !rkeys || rkeys.length > 0;
+        if (events && created) {
+          const lowest = rkeys ? rkeys.reduce((a, b) => (b < a ? b : a)) : null;
+          const before = woken.get(did);
+          woken.set(did, before === undefined ? lowest : before === null || lowest === null ? null : lowest < before ? lowest : before);
+        } else if (collections?.some((c) => c !== EVENT_COLLECTION_NSID)) {
+          // Device or key-package records: maintenance reviews the DID.
+          maintenanceDue = true;
+        } else {
+          return;
+        }
+        void run();
       };
       const stream = deps.watch(pds, entry.dids, onChange, () => {
         // Closed or failed: forget it; the next round opens it again.
@@ -101,29 +140,31 @@ export function startDeliveryRunner(deps: DeliveryRunnerDeps): DeliveryRunner {
   function schedule(): void {
     if (stopped) return;
     if (timer !== undefined) deps.clearTimer(timer);
+    // Counted from the last full round, not the last round: a busy conversation's wake-ups must
+    // not postpone the full read forever.
+    const untilFull = Math.max(0, lastFullAt + deps.pollIntervalMs - now());
     // A membership change waiting for this device's turn (§6.9) is due before the next poll.
     const due = deps.engine.nextDueAt?.();
-    const now = deps.now?.() ?? Date.now();
-    const wait = due === undefined ? deps.pollIntervalMs : Math.max(1000, Math.min(deps.pollIntervalMs, due - now));
+    const wait = due === undefined ? untilFull : Math.min(untilFull, Math.max(1000, due - now()));
     timer = deps.setTimer(() => void kick(), wait);
   }
 
-  function kick(): Promise<void> {
+  function pending(): boolean {
+    return fullDue || woken.size > 0 || maintenanceDue;
+  }
+
+  function run(): Promise<void> {
     if (stopped) return Promise.resolve();
-    if (running) {
-      again = true;
-      return running;
-    }
+    if (running) return running; // the loop below picks up what was just asked for
     running = (async () => {
       try {
-        do {
-          again = false;
+        while (pending() && !stopped) {
           try {
             await round();
           } catch (error) {
             deps.onError?.(error);
           }
-        } while (again && !stopped);
+        }
       } finally {
         running = undefined;
         schedule();
@@ -132,7 +173,12 @@ export function startDeliveryRunner(deps: DeliveryRunnerDeps): DeliveryRunner {
     return running;
   }
 
-  void kick();
+  function kick(): Promise<void> {
+    fullDue = true;
+    return run();
+  }
+
+  void run();
   return {
     kick,
     stop() {

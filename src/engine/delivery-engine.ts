@@ -2,7 +2,7 @@ import { commitSelfUpdate, runDeferredCommits } from './commits';
 import { createGroupForDids } from './create-group';
 import type { DeliveryDeps } from './delivery-deps';
 import type { ChangeSet, GroupRecord, MessageRecord } from './delivery-state';
-import { pollInbox, type PollReport } from './inbox';
+import { pollInbox, type PollOptions, type PollReport } from './inbox';
 import { flushOutbox, retryOutboxItem, type FlushReport, type RetryPolicy } from './outbox';
 import { sendText } from './send';
 import { conversationGroup, conversationMessages, resolveConversationGroups, sendToConversation } from './convo-groups';
@@ -35,8 +35,11 @@ export interface DeliveryEngine {
   maintain(): Promise<void>;
   /** Publishes what the outbox holds (in order, with retries). */
   flush(): Promise<FlushReport>;
-  /** Reads new events from peers' repos (and `contacts`, for invites) and applies them. */
-  poll(contacts?: readonly string[]): Promise<PollReport>;
+  /**
+   * Reads new events from peers' repos (and `contacts`, for invites) and applies them;
+   * `options.only` narrows the round to some of those repos (a firehose wake-up).
+   */
+  poll(contacts?: readonly string[], options?: PollOptions): Promise<PollReport>;
   retry(rkey: string): Promise<boolean>;
   /** Retries the outbox write that delivers a message (the panel's Retry button). */
   retryMessage(groupId: string, messageId: string): Promise<boolean>;
@@ -196,9 +199,9 @@ export function createDeliveryEngine(
       queue.run(() =>
         flushOutbox({ store: deps.store, repo: deps.repo, clock: deps.clock, ...(deps.retryPolicy ? { policy: deps.retryPolicy } : {}) }),
       ),
-    poll: (contacts = []) =>
+    poll: (contacts = [], options = {}) =>
       queue.run(async () => {
-        const report = await pollInbox(deps, contacts);
+        const report = await pollInbox(deps, contacts, options);
         if (report.outcomes.some((o) => o.kind === 'joined')) {
           // What was read is stored; settling groups (asks the chat service) can wait for maintenance.
           try {

@@ -9,6 +9,43 @@ import { processEvent, type EventOutcome, type IncomingEvent } from './receive';
 
 const PAGE = 50;
 
+/**
+ * Repos whose first page is requested while earlier repos' events are still being processed: a
+ * round costs about one round trip per READ_AHEAD repos instead of one per repo. Bounded, since
+ * each page may be megabytes and a PDS should not get a burst from one client; processing (and
+ * so every store write) stays one repo at a time, in order.
+ */
+const READ_AHEAD = 4;
+
+type Page = Awaited<ReturnType<DeliveryDeps['publicRepos']['listRecordsAfter']>>;
+
+/** A repo's stored cursor and the request for its first page, started ahead of processing. */
+export interface PeerHead {
+  stored: Awaited<ReturnType<DeliveryDeps['store']['getCursor']>>;
+  /** Where the first page starts (exclusive). */
+  after: string | undefined;
+  first: Promise<Page>;
+}
+
+export interface PollOptions {
+  /**
+   * Read only these repos (e.g. a firehose wake-up named them), and of them only those a full
+   * poll would read: a hint cannot make us read a stranger's repo. Parked events are retried as
+   * in every poll. A repo left out, or one that failed, is read by the next full poll from its
+   * cursor, so nothing is lost by narrowing a round.
+   */
+  only?: Iterable<string>;
+  /**
+   * Per repo, a record key its new events start at (a firehose frame named the records a commit
+   * created). Such a repo is read from just before that key, or from its cursor if that is
+   * earlier, instead of from a whole look-back window before its cursor: a wake-up for one new
+   * message reads that message, not the last 24 hours again. Never earlier than the look-back
+   * window. A hint that is wrong (or forged: frames are not verified) makes this read miss a
+   * late record, which the next read without a hint (every full poll) finds.
+   */
+  startAt?: ReadonlyMap<string, string>;
+}
+
 export interface PollReport {
   processed: number;
   outcomes: EventOutcome[];
@@ -26,20 +63,21 @@ function changedEpochs(outcome: EventOutcome): boolean {
  * the one in flight, and replays are refused by tag consumption and message ids.
  * Unrecognised events are parked (bounded) and retried after each epoch change.
  */
-export async function pollPeer(deps: DeliveryDeps, did: string, report: PollReport): Promise<boolean> {
+export async function pollPeer(deps: DeliveryDeps, did: string, report: PollReport, head?: Promise<PeerHead>): Promise<boolean> {
   let epochsChanged = false;
-  const stored = await deps.store.getCursor(did);
-  // Look back: a record can be published after records with newer keys were read.
+  const { stored, after: start, first } = await (head ?? readHead(deps, did));
   const lookbackMicros = deps.policy.lookbackMs * 1000;
   let highest = stored?.rkey;
   let recent = new Set(stored?.recent ?? []);
-  let after = stored ? (tidBefore(stored.rkey, lookbackMicros) ?? stored.rkey) : undefined;
+  let after = start;
   let limit = PAGE;
+  let prefetched: Promise<Page> | undefined = first;
   for (;;) {
-    let page: Awaited<ReturnType<DeliveryDeps['publicRepos']['listRecordsAfter']>>;
+    let page: Page;
     try {
-      page = await deps.publicRepos.listRecordsAfter(did, EVENT_COLLECTION_NSID, after, limit);
+      page = await (prefetched ?? deps.publicRepos.listRecordsAfter(did, EVENT_COLLECTION_NSID, after, limit));
     } catch (error) {
+      prefetched = undefined;
       // A page of large events (e.g. the invites of a big add, up to 64 KiB each) can exceed the
       // response cap: ask for fewer records instead of stalling on this repo.
       if (isAtmError(error, 'PayloadTooLarge') && limit > 1) {
@@ -48,6 +86,7 @@ export async function pollPeer(deps: DeliveryDeps, did: string, report: PollRepo
       }
       throw error;
     }
+    prefetched = undefined;
     for (const record of page.records) {
       after = record.rkey;
       if (recent.has(record.rkey)) continue; // processed already
@@ -81,6 +120,33 @@ export async function pollPeer(deps: DeliveryDeps, did: string, report: PollRepo
     if (!page.cursor || page.records.length === 0) break;
   }
   return epochsChanged;
+}
+
+/** Where a repo's read starts: before its cursor, looking back (§7), or at a hint (PollOptions.startAt). */
+function startAfter(deps: DeliveryDeps, stored: PeerHead['stored'], hint?: string): string | undefined {
+  if (!stored) return undefined;
+  // Look back: a record can be published after records with newer keys were read.
+  const lookback = tidBefore(stored.rkey, deps.policy.lookbackMs * 1000) ?? stored.rkey;
+  // Just before the hinted key (undefined unless it is a TID, as event keys are).
+  const hinted = hint === undefined ? undefined : tidBefore(hint, 1);
+  if (hinted === undefined) return lookback;
+  const start = hinted < stored.rkey ? hinted : stored.rkey;
+  return start > lookback ? start : lookback;
+}
+
+/**
+ * Reads a repo's cursor and asks for its first page. Only pollPeer writes a repo's cursor, and
+ * polls run one at a time (the engine's queue), so a cursor read ahead is still current when
+ * its repo's turn comes; the page is what a poll started a little earlier would have read.
+ */
+async function readHead(deps: DeliveryDeps, did: string, hint?: string): Promise<PeerHead> {
+  const stored = await deps.store.getCursor(did);
+  const after = startAfter(deps, stored, hint);
+  const first = deps.publicRepos.listRecordsAfter(did, EVENT_COLLECTION_NSID, after, PAGE);
+  // Rejections are handled where the page is awaited (pollPeer); this only keeps one that
+  // outlives its poll (the poll failed on an earlier repo) from being reported as unhandled.
+  first.catch(() => undefined);
+  return { stored, after, first };
 }
 
 /** Parked events a single repo may hold: one noisy peer cannot crowd out the others. */
@@ -122,21 +188,35 @@ export async function retryPending(deps: DeliveryDeps, report: PollReport): Prom
 
 /**
  * One round of receiving: every peer's repo (the members of our groups and the given contacts,
- * for invites), then the parked events as long as epochs keep changing.
+ * for invites; or the `only` ones among them), then the parked events as long as epochs keep
+ * changing. Each repo's events are processed in order, each with its cursor in one transaction;
+ * the next repos' first pages are requested meanwhile (READ_AHEAD).
  */
-export async function pollInbox(deps: DeliveryDeps, contacts: readonly string[] = []): Promise<PollReport> {
+export async function pollInbox(deps: DeliveryDeps, contacts: readonly string[] = [], options: PollOptions = {}): Promise<PollReport> {
   const report: PollReport = { processed: 0, outcomes: [], unreachable: [] };
   // Parked events get a try every round, not only after an epoch change seen in this worker's
   // life: a restart between a commit and the retry must not strand them.
   let epochsChanged = (await deps.store.countPending()) > 0;
   const groups = await deps.store.listGroups();
-  const dids = new Set<string>([deps.device.did, ...contacts, ...groups.flatMap((g) => g.memberDids)]);
-  for (const did of dids) {
+  const all = new Set<string>([deps.device.did, ...contacts, ...groups.flatMap((g) => g.memberDids)]);
+  const only = options.only === undefined ? undefined : new Set(options.only);
+  const dids = only ? [...all].filter((did) => only.has(did)) : [...all];
+  const heads: Array<Promise<PeerHead> | undefined> = [];
+  const readAhead = (i: number) => {
+    if (i >= dids.length || heads[i]) return;
+    const head = readHead(deps, dids[i]!, options.startAt?.get(dids[i]!));
+    head.catch(() => undefined); // awaited (and its failure handled) in pollPeer
+    heads[i] = head;
+  };
+  for (const [i, did] of dids.entries()) {
+    for (let k = i; k < i + READ_AHEAD; k++) readAhead(k);
     try {
-      epochsChanged = (await pollPeer(deps, did, report)) || epochsChanged;
+      epochsChanged = (await pollPeer(deps, did, report, heads[i])) || epochsChanged;
     } catch (error) {
       if (!isAtmError(error)) throw error;
       report.unreachable.push(did);
+    } finally {
+      heads[i] = undefined;
     }
   }
   for (let round = 0; epochsChanged && round < 8; round++) {

@@ -229,21 +229,21 @@ describe('watchRepos', () => {
   afterAll(() => watch?.close());
 
   it("wakes up on a watched DID's event write, and not for other DIDs or collections", async () => {
-    const changes: string[] = [];
+    const changes: Array<{ did: string; rkeys?: readonly string[] }> = [];
     const errors: unknown[] = [];
     let open = false;
     watch = watchRepos({
       serviceUrl: net.pdsUrl,
       dids: new Set([alice.did]),
       collection: EVENT_COLLECTION_NSID,
-      onChange: (did) => changes.push(did),
+      onChange: (did, _collections, rkeys) => changes.push({ did, rkeys }),
       onOpen: () => (open = true),
       onError: (error) => errors.push(error),
       WebSocketImpl,
     });
     await until(() => open);
     // Writes of earlier tests may still be on their way through the PDS's sequencer when the
-    // socket opens: let them pass, then start counting.
+    // socket opens (on a loaded machine, even after this pause): they name other records.
     await new Promise((resolve) => setTimeout(resolve, 500));
     changes.length = 0;
 
@@ -258,18 +258,20 @@ describe('watchRepos', () => {
     });
     const rkey = newTid();
     await putEvent(aliceAgent, alice.did, rkey);
-    await until(() => changes.length > 0);
-    expect(changes).toEqual([alice.did]);
+    await until(() => changes.some((c) => c.rkeys?.includes(rkey)));
+    expect(changes.every((c) => c.did === alice.did)).toBe(true);
+    expect(changes.filter((c) => c.rkeys?.includes(rkey))).toEqual([{ did: alice.did, rkeys: [rkey] }]);
+    const seen = changes.length;
 
-    // A deletion is a change too: the reader finds the record gone.
+    // A deletion is a change too (the reader finds the record gone), with nothing new to read.
     await aliceAgent.com.atproto.repo.deleteRecord({ repo: alice.did, collection: EVENT_COLLECTION_NSID, rkey });
-    await until(() => changes.length > 1);
-    expect(changes).toEqual([alice.did, alice.did]);
+    await until(() => changes.length > seen);
+    expect(changes.slice(seen)).toEqual([{ did: alice.did, rkeys: [] }]);
 
     watch.close();
     await putEvent(aliceAgent, alice.did, newTid());
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(changes).toHaveLength(2);
+    expect(changes).toHaveLength(seen + 1);
     expect(errors).toEqual([]);
   });
 

@@ -33,7 +33,7 @@ let suite: Promise<MlsSuite> | undefined;
 /** Resolves DIDs at the real PLC, but every PDS endpoint becomes `pds`. */
 export function resolverVia(plcUrl: string, pds: string): IdentityResolver {
   const real = createIdentityResolver({ plcUrl });
-  return { resolveDid: async (did) => ({ ...(await real.resolveDid(did)), pds }) };
+  return { resolveDid: async (did, options) => ({ ...(await real.resolveDid(did, options)), pds }) };
 }
 
 export async function startProxiedDevice(

@@ -51,9 +51,9 @@ beforeAll(async () => {
         serviceUrl: pdsUrl,
         dids,
         collection: EVENT_COLLECTION_NSID,
-        onChange: (did, collections) => {
+        onChange: (did, collections, rkeys) => {
           wakeups++;
-          onChange(did, collections);
+          onChange(did, collections, rkeys);
         },
         onError: onClosed,
         WebSocketImpl,

@@ -99,6 +99,30 @@ describe('watchRepos', () => {
     expect(errors).toEqual([]);
   });
 
+  it('names the event records a commit created or updated (not deleted), undefined when it cannot say', () => {
+    const seen: Array<readonly string[] | undefined> = [];
+    FakeSocket.last = undefined;
+    watchRepos({
+      serviceUrl: 'https://pds.example',
+      dids: new Set([ALICE]),
+      collection: COLLECTION,
+      alsoCollections: ['org.atmessaging.device'],
+      onChange: (_did, _collections, rkeys) => seen.push(rkeys),
+      WebSocketImpl: FakeSocket,
+    });
+    const socket = FakeSocket.last!;
+    const op = (action: string, path: string) => ({ action, path, cid: null });
+    socket.frame(frame({ op: 1, t: '#commit' }, { seq: 1, repo: ALICE, rev: '3lc2222222222', blocks: new Uint8Array(8), ops: [
+      op('create', `${COLLECTION}/3lc2222222223`),
+      op('update', `${COLLECTION}/3lc2222222222`),
+      op('delete', `${COLLECTION}/3lc2222222221`),
+      op('create', 'org.atmessaging.device/3lc2222222225'),
+    ] }));
+    socket.frame(frame({ op: 1, t: '#commit' }, { seq: 2, repo: ALICE, rev: '3lc2222222223', blocks: new Uint8Array(8), ops: [op('delete', `${COLLECTION}/3lc2222222223`)] }));
+    socket.frame(commit(ALICE, [], { tooBig: true }));
+    expect(seen).toEqual([['3lc2222222223', '3lc2222222222'], [], undefined]);
+  });
+
   it('reports and skips oversized, undecodable and text frames, and keeps going', () => {
     const { socket, changes, errors } = start({ maxFrameBytes: 200 });
     socket.frame(commit(ALICE, [`${COLLECTION}/3lc2222222222`], { blocks: new Uint8Array(300) }));

@@ -1,6 +1,8 @@
 import * as CAR from '@atcute/car';
 import { describe, expect, it } from 'vitest';
-import { verifyRecordProof } from '../../../src/atproto/record-proof';
+import { Secp256k1PrivateKeyExportable } from '@atcute/crypto';
+import { createIdentityResolver } from '../../../src/atproto/identity';
+import { createRecordProver, verifyRecordProof } from '../../../src/atproto/record-proof';
 import { isAtmError } from '../../../src/errors';
 import { DEVICE, parseRecord } from '../../../src/protocol/records';
 import { mlsFixture, pdsFixture, signingKeyOf } from '../../fuzz/lib/fixtures';
@@ -45,5 +47,39 @@ describe('record proofs from a real PDS', () => {
       expect(blocks).toBeGreaterThan(2);
       for (let i = 0; i < blocks; i++) expect(await outcome(proof, withoutBlock(car, i)), `${proof} without block ${i}`).toBe('ProofInvalid');
     }
+  });
+});
+
+describe('the prover and the DID document cache', () => {
+  it('checks the commit with the key of a document fetched for the proof, never a cached one', async () => {
+    const f = pdsFixture();
+    const genuine = JSON.parse(new TextDecoder().decode(f.didDocument)) as { verificationMethod: unknown[] };
+    // The DID rotates its #atproto key after we cached its document: the old key's proofs are void.
+    const rotated = structuredClone(genuine);
+    const next = await Secp256k1PrivateKeyExportable.createKeypair();
+    rotated.verificationMethod[0] = { id: '#atproto', type: 'Multikey', controller: f.did, publicKeyMultibase: await next.exportPublicKey('multikey') };
+    let served: unknown = genuine;
+    let plcRequests = 0;
+    const fetch = async (url: string) => {
+      if (url.startsWith('https://plc.example/')) {
+        plcRequests++;
+        return Response.json(served);
+      }
+      return new Response(new Uint8Array(f.proofs.device.car));
+    };
+    const identity = createIdentityResolver({ plcUrl: 'https://plc.example', fetch });
+    const prover = createRecordProver({ identity, fetch });
+    const { collection, rkey } = f.proofs.device;
+    expect(await prover.proveRecord(f.did, collection, rkey)).toBeDefined();
+    await identity.resolveDid(f.did); // cached now, with the old key
+    served = rotated;
+    let code = 'proved';
+    try {
+      await prover.proveRecord(f.did, collection, rkey);
+    } catch (error) {
+      code = isAtmError(error) ? error.code : String(error);
+    }
+    expect(code).toBe('ProofInvalid');
+    expect(plcRequests).toBe(2);
   });
 });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { FetchLike } from '../../../src/atproto/http';
 import type { IdentityResolver, ResolvedIdentity } from '../../../src/atproto/identity';
 import { publicRepos } from '../../../src/atproto/repos';
-import { isAtmError, type AtmErrorCode } from '../../../src/errors';
+import { AtmError, isAtmError, type AtmErrorCode } from '../../../src/errors';
 
 // The PDS is untrusted: listRecordsAfter and getBlob against a PDS that answers what we script.
 
@@ -154,5 +154,74 @@ describe('getBlob', () => {
     expect(await failure(repos.getBlob(DID, 'nope'))).toBe('InvalidInput');
     expect(pds.urls).toHaveLength(0);
     expect(await failure(repos.getBlob(DID, (await cidForRawBytes(bytes)).toString()))).toBe('Network');
+  });
+});
+
+describe('a PDS the DID may have left (cached DID → PDS answers)', () => {
+  const NEW_PDS = 'https://new-pds.example';
+
+  /** A resolver whose cached answer is PDS and whose fresh one is `freshPds`; counts fresh asks. */
+  function movingIdentity(freshPds: string) {
+    const asked = { fresh: 0 };
+    const resolver: IdentityResolver = {
+      resolveDid: async (did, options) => {
+        if (options?.fresh) asked.fresh++;
+        return { did, pds: options?.fresh ? freshPds : PDS } as ResolvedIdentity;
+      },
+    };
+    return { asked, resolver };
+  }
+
+  it('a failed request re-resolves the DID and is tried once more at its new PDS', async () => {
+    for (const status of [400, 502]) {
+      const { asked, resolver } = movingIdentity(NEW_PDS);
+      const pds = scripted((url) => (url.origin === PDS ? new Response('gone', { status }) : page([T[1]])));
+      const result = await publicRepos({ identity: resolver, fetch: pds.fetch }).listRecordsAfter(DID, COLLECTION, T[0], 2);
+      expect(result.records.map((r) => r.rkey)).toEqual([T[1]]);
+      expect(pds.urls.map((u) => u.origin)).toEqual([PDS, NEW_PDS]);
+      expect(asked.fresh).toBe(1);
+    }
+  });
+
+  it('blobs and full listings follow the DID too', async () => {
+    const bytes = new Uint8Array([1, 2, 3]);
+    const cid = (await cidForRawBytes(bytes)).toString();
+    const { resolver } = movingIdentity(NEW_PDS);
+    const pds = scripted((url) => {
+      if (url.origin === PDS) return new Response('', { status: 404 });
+      return url.pathname.endsWith('getBlob') ? new Response(bytes) : page([T[1]]);
+    });
+    const repos = publicRepos({ identity: resolver, fetch: pds.fetch });
+    expect(await repos.getBlob(DID, cid)).toEqual(bytes);
+    const failingList = scripted((url) => (url.origin === PDS ? new Response('', { status: 500 }) : Response.json({ records: [] })));
+    expect(await publicRepos({ identity: resolver, fetch: failingList.fetch }).listRecords(DID, COLLECTION)).toEqual([]);
+    expect(failingList.urls.map((u) => u.origin)).toEqual([PDS, NEW_PDS]);
+  });
+
+  it('the same PDS after re-resolving: the first failure stands, not retried', async () => {
+    const { asked, resolver } = movingIdentity(PDS);
+    const pds = scripted(() => new Response('down', { status: 503 }));
+    expect(await failure(publicRepos({ identity: resolver, fetch: pds.fetch }).listRecordsAfter(DID, COLLECTION, T[0], 2))).toBe('Network');
+    expect(pds.urls).toHaveLength(1);
+    expect(asked.fresh).toBe(1);
+  });
+
+  it('a bad answer (not a failed request) is not blamed on a move', async () => {
+    const { asked, resolver } = movingIdentity(NEW_PDS);
+    const pds = scripted(() => new Response('not json'));
+    expect(await failure(publicRepos({ identity: resolver, fetch: pds.fetch }).listRecordsAfter(DID, COLLECTION, T[0], 2))).toBe('InvalidRecord');
+    expect(asked.fresh).toBe(0);
+    expect(pds.urls).toHaveLength(1);
+  });
+
+  it('a failure to re-resolve reports the request failure', async () => {
+    const resolver: IdentityResolver = {
+      resolveDid: async (did, options) => {
+        if (options?.fresh) throw new AtmError('Network', 'PLC down');
+        return { did, pds: PDS } as ResolvedIdentity;
+      },
+    };
+    const pds = scripted(() => new Response('refused', { status: 400 }));
+    expect(await failure(publicRepos({ identity: resolver, fetch: pds.fetch }).listRecordsAfter(DID, COLLECTION, T[0], 2))).toBe('RemoteRefused');
   });
 });
