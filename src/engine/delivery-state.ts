@@ -191,6 +191,8 @@ export interface DeliveryStore {
   listOutbox(): Promise<OutboxItem[]>;
   getCursor(did: string): Promise<CursorRecord | undefined>;
   listPending(): Promise<PendingEvent[]>;
+  /** How many parked events there are: all, or those from one repo (without reading them). */
+  countPending(did?: string): Promise<number>;
   isWelcomeUsed(id: string): Promise<boolean>;
   /** Our published events, oldest first. */
   listOwnEvents(): Promise<OwnEvent[]>;

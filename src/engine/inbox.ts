@@ -91,8 +91,7 @@ const PENDING_PER_DID = 200;
  */
 async function worthParking(deps: DeliveryDeps, event: IncomingEvent): Promise<boolean> {
   if (event.tag.length !== 16 || !isSealedLength(event.ciphertext.length)) return false;
-  const fromSameRepo = (await deps.store.listPending()).filter((p) => p.did === event.did).length;
-  return fromSameRepo < PENDING_PER_DID;
+  return (await deps.store.countPending(event.did)) < PENDING_PER_DID;
 }
 
 /**
@@ -128,7 +127,7 @@ export async function pollInbox(deps: DeliveryDeps, contacts: readonly string[] 
   const report: PollReport = { processed: 0, outcomes: [], unreachable: [] };
   // Parked events get a try every round, not only after an epoch change seen in this worker's
   // life: a restart between a commit and the retry must not strand them.
-  let epochsChanged = (await deps.store.listPending()).length > 0;
+  let epochsChanged = (await deps.store.countPending()) > 0;
   const groups = await deps.store.listGroups();
   const dids = new Set<string>([deps.device.did, ...contacts, ...groups.flatMap((g) => g.memberDids)]);
   for (const did of dids) {

@@ -1,16 +1,28 @@
 import type { ChangeSet, DeliveryStore } from '../engine/delivery-state';
+import { withGroupCache } from '../engine/group-cache';
 import { AtmError } from '../errors';
 import type { AtmDb } from './db';
 
 type DeliveryStoreName = 'groups' | 'messages' | 'outbox' | 'cursors' | 'pending' | 'welcomes' | 'ownEvents';
 
+const opened = new WeakMap<AtmDb, DeliveryStore>();
+
 /**
- * The delivery state in the background's IndexedDB (stores created in db.ts, version 3).
- *
+ * The delivery state in the background's IndexedDB (stores created in db.ts, version 3), with
+ * its group records kept in memory (src/engine/group-cache.ts). One store per database handle:
+ * every caller shares the one cache, so none can write a group the others' cache misses.
+ */
+export function idbDeliveryStore(db: AtmDb): DeliveryStore {
+  let store = opened.get(db);
+  if (!store) opened.set(db, (store = withGroupCache(uncachedDeliveryStore(db))));
+  return store;
+}
+
+/**
  * Within one ChangeSet a store's deletes run before its puts, so deleting and putting the same
  * key leaves the put. Deleting a group does not delete its messages (history stays).
  */
-export function idbDeliveryStore(db: AtmDb): DeliveryStore {
+function uncachedDeliveryStore(db: AtmDb): DeliveryStore {
   return {
     apply: (changes) => apply(db, changes),
     getGroup: (groupId) => db.get('groups', groupId),
@@ -24,6 +36,8 @@ export function idbDeliveryStore(db: AtmDb): DeliveryStore {
     listOutbox: () => db.getAllFromIndex('outbox', 'byCreatedAt'),
     getCursor: (did) => db.get('cursors', did),
     listPending: () => db.getAll('pending'),
+    // Keys are record URIs, `at://<did>/<collection>/<rkey>`: one repo's are one key range.
+    countPending: (did) => db.count('pending', did === undefined ? undefined : IDBKeyRange.bound(`at://${did}/`, `at://${did}/\uffff`)),
     isWelcomeUsed: async (id) => (await db.count('welcomes', id)) > 0,
     listOwnEvents: () => db.getAllFromIndex('ownEvents', 'byPublishedAt'),
   };

@@ -191,8 +191,11 @@ describe(`a ${N}-member group in the engine`, () => {
     const staying = [live[0]!, live[1]!, live[2]!];
 
     clock.advance(DEFAULT_DELIVERY_POLICY.finalityMs + 1);
+    lap('set-up of the changes');
     for (const p of staying) await p.engine.maintain();
+    lap('review and commit the changes');
     await settle([...staying, removedLive, newcomer]);
+    lap('the changes reach every online device');
     // Whoever's turn it was committed every change at once.
     const state = decodeGroupState(live[0]!.engine.mlsContext(), (await groupOf(live[0]!)).state);
     const present = new Set(members(state).map((m) => m.identity.split('/')[2]));
@@ -204,12 +207,14 @@ describe(`a ${N}-member group in the engine`, () => {
     clock.advance(DEFAULT_DELIVERY_POLICY.finalityMs + 1);
     await live[2]!.engine.selfUpdate(groupId);
     await settle([...staying, newcomer]);
+    lap('a self-update, processed by every online device');
     const everyone = [...staying, newcomer];
     for (const p of everyone) expect(await authenticator(p)).toBe(await authenticator(live[0]!));
 
     const afterRemoval = newTid();
     await newcomer.engine.sendToConversation(convoId, 'after the changes');
     await settle([...everyone, removedLive]);
+    lap('a message after the changes');
     for (const p of everyone) {
       expect((await p.engine.conversationMessages(convoId)).map((m) => m.text)).toContain('after the changes');
     }

@@ -107,6 +107,10 @@ export class MemoryDeliveryStore implements DeliveryStore {
     return [...this.pending.values()].map((p) => structuredClone(p));
   }
 
+  async countPending(did?: string): Promise<number> {
+    return [...this.pending.values()].filter((p) => did === undefined || p.did === did).length;
+  }
+
   async isWelcomeUsed(id: string): Promise<boolean> {
     return this.welcomes.has(id);
   }

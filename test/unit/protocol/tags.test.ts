@@ -8,6 +8,7 @@ import {
   createTagWindow,
   eventTag,
   matchTag,
+  pendingCounters,
   TAG_LENGTH,
   TAG_LOOKAHEAD,
   type TagWindow,
@@ -40,7 +41,7 @@ async function code(op: () => Promise<unknown>): Promise<string> {
 }
 
 function size(w: TagWindow, leaf: number): number {
-  return Object.keys(w.leaves.find((l) => l.leaf === leaf)!.pending).length;
+  return pendingCounters(w, leaf).length;
 }
 
 describe('eventTag (§6.4)', () => {
@@ -144,6 +145,9 @@ describe('TagWindow', () => {
     const match = matchTag(before, tag0)!;
     const after = await consumeTag(key, before, match);
     expect(before).toEqual(snapshot); // state in, state out
+    // ...and the earlier window still answers as it did (windows share a lookup index).
+    expect(matchTag(before, tag0)).toEqual({ leaf: 0, counter: 0 });
+    expect(matchTag(before, await eventTag(key, 0, TAG_LOOKAHEAD))).toBeUndefined();
     expect(matchTag(after, tag0)).toBeUndefined(); // a replay
     expect(matchTag(after, await eventTag(key, 0, 1))).toEqual({ leaf: 0, counter: 1 });
     expect(matchTag(after, await eventTag(key, 0, TAG_LOOKAHEAD))).toEqual({ leaf: 0, counter: TAG_LOOKAHEAD });
@@ -196,17 +200,41 @@ describe('TagWindow', () => {
     expect(matchTag(window, await eventTag(key, 0, 71 + TAG_LOOKAHEAD))).toBeUndefined();
   });
 
-  it('is plain data: survives JSON and structured clone and keeps working', async () => {
+  it('is plain data: survives structured clone (IndexedDB) and keeps working', async () => {
     const key = await tagKeyOf(secret);
     let window = await createTagWindow(key, [0, 2]);
     window = await consumeTag(key, window, { leaf: 2, counter: 5 });
-    for (const copy of [JSON.parse(JSON.stringify(window)) as TagWindow, structuredClone(window)]) {
-      expect(copy).toEqual(window);
-      expect(matchTag(copy, await eventTag(key, 2, 5))).toBeUndefined();
-      expect(matchTag(copy, await eventTag(key, 2, 4))).toEqual({ leaf: 2, counter: 4 });
-      const next = await consumeTag(key, copy, { leaf: 2, counter: 6 });
-      expect(next).toEqual(await consumeTag(key, window, { leaf: 2, counter: 6 }));
-    }
+    const copy = structuredClone(window);
+    expect(copy).toEqual(window);
+    expect(matchTag(copy, await eventTag(key, 2, 5))).toBeUndefined();
+    expect(matchTag(copy, await eventTag(key, 2, 4))).toEqual({ leaf: 2, counter: 4 });
+    const next = await consumeTag(key, copy, { leaf: 2, counter: 6 });
+    expect(next).toEqual(await consumeTag(key, window, { leaf: 2, counter: 6 }));
+  });
+
+  it('reads a window stored in the earlier form (hex tag → counter) as the same window', async () => {
+    const key = await tagKeyOf(secret);
+    let current = await createTagWindow(key, [0, 3]);
+    current = await consumeTag(key, current, { leaf: 3, counter: 10 });
+    current = await consumeTag(key, current, { leaf: 3, counter: 2 });
+    // The same window as the earlier code stored it: per leaf, every pending tag's hex → counter.
+    const legacy = {
+      leaves: await Promise.all(
+        current.leaves.map(async (l) => {
+          const pending: Record<string, number> = {};
+          for (const c of pendingCounters(current, l.leaf)) pending[hex(await eventTag(key, l.leaf, c))] = c;
+          return { leaf: l.leaf, highest: l.highest, pending };
+        }),
+      ),
+    } as unknown as TagWindow;
+    for (const leaf of [0, 3]) expect(pendingCounters(legacy, leaf)).toEqual(pendingCounters(current, leaf));
+    for (const c of [2, 10]) expect(matchTag(legacy, await eventTag(key, 3, c))).toBeUndefined();
+    expect(matchTag(legacy, await eventTag(key, 3, 11))).toEqual({ leaf: 3, counter: 11 });
+    const next = await consumeTag(key, legacy, { leaf: 3, counter: 11 });
+    const expected = await consumeTag(key, current, { leaf: 3, counter: 11 });
+    expect(pendingCounters(next, 3)).toEqual(pendingCounters(expected, 3));
+    for (const c of pendingCounters(expected, 3)) expect(matchTag(next, await eventTag(key, 3, c))).toEqual({ leaf: 3, counter: c });
+    expect(await code(() => consumeTag(key, legacy, { leaf: 3, counter: 10 }))).toBe('InvalidInput');
   });
 
   it('refuses a leaf named twice', async () => {

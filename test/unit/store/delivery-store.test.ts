@@ -24,7 +24,7 @@ async function epoch(number: string): Promise<EpochRecord> {
     epoch: number,
     envelopeKey: await subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']),
     tagKey: await subtle.generateKey({ name: 'HMAC', hash: 'SHA-256' }, false, ['sign']),
-    tags: { leaves: [{ leaf: 1, highest: 3, pending: { '00ff': 4, 'abcd': 5 } }] },
+    tags: { leaves: [{ leaf: 1, highest: 3, first: 0, tags: new Uint8Array(68 * 16).fill(7), consumed: [0, 1, 2, 3] }] },
     nextCounter: 7,
   };
 }
@@ -379,6 +379,25 @@ describe('delivery state in IndexedDB: deletes', () => {
       });
       expect((await store.listOutbox()).map((o) => o.attempts)).toEqual([3]);
       expect((await store.listPending()).map((p) => p.firstSeenAt)).toEqual([42]);
+    });
+  });
+});
+
+describe('delivery state in IndexedDB: counting parked events', () => {
+  it("counts all, or one repo's without matching another DID that shares its prefix", async () => {
+    await withStore(async (store) => {
+      const from = (did: string, rkey: string): PendingEvent => ({
+        ...pendingEvent(rkey),
+        uri: `at://${did}/org.atmessaging.event/${rkey}`,
+        did,
+      });
+      await store.apply({
+        putPending: [from('did:plc:bob', 'p1'), from('did:plc:bob', 'p2'), from('did:plc:bobby', 'p3'), from('did:plc:ann', 'p4')],
+      });
+      expect(await store.countPending()).toBe(4);
+      expect(await store.countPending('did:plc:bob')).toBe(2);
+      expect(await store.countPending('did:plc:bobby')).toBe(1);
+      expect(await store.countPending('did:plc:carol')).toBe(0);
     });
   });
 });

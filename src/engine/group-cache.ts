@@ -1,0 +1,90 @@
+import type { ChangeSet, DeliveryStore, GroupRecord } from './delivery-state';
+
+/**
+ * The device's group records, kept in memory in front of its store.
+ *
+ * Every event read looks its tag up in every group, so without this each event cost a read of
+ * every group record, and reading one from IndexedDB structured-clones all of it (at 1,000
+ * members its state and tag windows are several MB). The background is its database's only
+ * writer (one per browser profile), and everything it writes goes through this one store, so
+ * the records are read once and then follow its writes: a write's groups enter the cache only
+ * after its transaction committed, so a failed `apply` leaves the cache as it leaves the store.
+ *
+ * Records are shared between callers, so they are frozen: code that changed one in place (and
+ * so the cache, but not the store) throws instead.
+ */
+export function withGroupCache(store: DeliveryStore): DeliveryStore {
+  let byId: Map<string, GroupRecord> | undefined;
+  let sorted: GroupRecord[] | undefined;
+  let loading: Promise<Map<string, GroupRecord>> | undefined;
+  /** Bumped by every write that touches groups: a read begun before it must not become the cache. */
+  let writes = 0;
+
+  function load(): Promise<Map<string, GroupRecord>> {
+    if (byId) return Promise.resolve(byId);
+    if (!loading) {
+      const startedAt = writes;
+      loading = store.listGroups().then(
+        (groups) => {
+          loading = undefined;
+          const map = new Map(groups.map((group) => [group.groupId, freezeRecord(group)]));
+          if (writes === startedAt) byId = map;
+          return map;
+        },
+        (error: unknown) => {
+          loading = undefined;
+          throw error;
+        },
+      );
+    }
+    return loading;
+  }
+
+  function afterCommit(changes: ChangeSet): void {
+    const deletes = changes.deleteGroups ?? [];
+    const puts = changes.putGroups ?? [];
+    if (deletes.length === 0 && puts.length === 0) return;
+    writes++;
+    sorted = undefined;
+    if (!byId) return;
+    // The store applies a ChangeSet's deletes before its puts.
+    for (const groupId of deletes) byId.delete(groupId);
+    for (const group of puts) byId.set(group.groupId, freezeRecord(group));
+  }
+
+  return {
+    ...store,
+    async apply(changes) {
+      await store.apply(changes);
+      afterCommit(changes);
+    },
+    async getGroup(groupId) {
+      return (await load()).get(groupId);
+    },
+    async listGroups() {
+      const map = await load();
+      if (map !== byId) return [...map.values()].sort(byGroupId);
+      // The store lists by primary key; callers get that same order.
+      sorted ??= [...map.values()].sort(byGroupId);
+      return sorted.slice();
+    },
+  };
+}
+
+function byGroupId(a: GroupRecord, b: GroupRecord): number {
+  return a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0;
+}
+
+/**
+ * Freezes a record and the plain objects and arrays in it. Byte arrays and CryptoKeys are left
+ * as they are (a typed array with elements cannot be frozen; keys are immutable). Parts already
+ * frozen (shared with the previous version of the record) are not walked again.
+ */
+function freezeRecord<T>(value: T): T {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return value;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) return value;
+  for (const key of Object.keys(value)) freezeRecord((value as Record<string, unknown>)[key]);
+  return Object.freeze(value);
+}

@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import type { GroupRecord } from '../../../src/engine/delivery-state';
+import { withGroupCache } from '../../../src/engine/group-cache';
+import { MemoryDeliveryStore } from './memory-delivery-store';
+
+/** A group record with the shape the cache walks (its keys and state are not used here). */
+function record(groupId: string, updatedAt = 1): GroupRecord {
+  const epoch = { epoch: '1', tags: { leaves: [{ leaf: 0, highest: -1, first: 0, tags: new Uint8Array(16), consumed: [] }] }, nextCounter: 0 };
+  return {
+    groupId,
+    state: new Uint8Array([1, 2, 3]),
+    current: epoch,
+    retained: [],
+    memberDids: ['did:plc:a'],
+    active: true,
+    createdAt: 1,
+    updatedAt,
+  } as unknown as GroupRecord;
+}
+
+/** Counts the reads that reach the store behind the cache. */
+function countingStore() {
+  const inner = new MemoryDeliveryStore();
+  const reads = { list: 0, get: 0 };
+  const listGroups = inner.listGroups.bind(inner);
+  const getGroup = inner.getGroup.bind(inner);
+  inner.listGroups = () => (reads.list++, listGroups());
+  inner.getGroup = (id) => (reads.get++, getGroup(id));
+  return { inner, reads };
+}
+
+describe('withGroupCache', () => {
+  it('reads the store once, then follows its own writes', async () => {
+    const { inner, reads } = countingStore();
+    await inner.apply({ putGroups: [record('bb'), record('aa')] });
+    const cached = withGroupCache(inner);
+
+    expect((await cached.listGroups()).map((g) => g.groupId)).toEqual(['aa', 'bb']);
+    await cached.apply({ putGroups: [record('ab', 2)], deleteGroups: ['bb'] });
+    expect((await cached.listGroups()).map((g) => g.groupId)).toEqual(['aa', 'ab']);
+    expect((await cached.getGroup('ab'))?.updatedAt).toBe(2);
+    expect(await cached.getGroup('bb')).toBeUndefined();
+    expect(reads).toEqual({ list: 1, get: 0 });
+    // ...and the store holds the same.
+    expect((await inner.listGroups()).map((g) => g.groupId)).toEqual(['aa', 'ab']);
+  });
+
+  it('keeps the cache as the store is when a write fails', async () => {
+    const { inner } = countingStore();
+    await inner.apply({ putGroups: [record('aa', 1)] });
+    const cached = withGroupCache(inner);
+    await cached.listGroups();
+
+    inner.failApplyOnce();
+    await expect(cached.apply({ putGroups: [record('aa', 5)], deleteGroups: [] })).rejects.toThrow();
+    expect((await cached.getGroup('aa'))?.updatedAt).toBe(1);
+    expect((await inner.getGroup('aa'))?.updatedAt).toBe(1);
+  });
+
+  it('does not keep a read that a write overtook', async () => {
+    const { inner, reads } = countingStore();
+    await inner.apply({ putGroups: [record('aa', 1)] });
+    const cached = withGroupCache(inner);
+
+    // A store read that takes its time: it holds what the store had when it began.
+    const listGroups = inner.listGroups;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    inner.listGroups = async () => {
+      const snapshot = await listGroups();
+      await gate;
+      return snapshot;
+    };
+    const early = cached.listGroups();
+    await cached.apply({ putGroups: [record('aa', 7)] });
+    release();
+    expect((await early)[0]?.updatedAt).toBe(1); // begun before the write, as a store read would be
+    inner.listGroups = listGroups;
+    // The overtaken read was not kept: the next read goes to the store and sees the write.
+    expect((await cached.getGroup('aa'))?.updatedAt).toBe(7);
+    expect(reads.list).toBe(2);
+  });
+
+  it('shares frozen records: changing one in place throws instead of forking cache and store', async () => {
+    const { inner } = countingStore();
+    await inner.apply({ putGroups: [record('aa')] });
+    const cached = withGroupCache(inner);
+    const group = (await cached.getGroup('aa'))!;
+
+    expect(() => {
+      (group as { active: boolean }).active = false;
+    }).toThrow(TypeError);
+    expect(() => {
+      group.memberDids.push('did:plc:b');
+    }).toThrow(TypeError);
+    expect(() => {
+      group.current.tags.leaves[0]!.consumed.push(0);
+    }).toThrow(TypeError);
+    expect((await inner.getGroup('aa'))?.active).toBe(true);
+  });
+});
