@@ -187,6 +187,8 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 
 interface StartUp {
   info: number[];
+  /** auth.status: opens the database and reads the session, resumes no account. */
+  auth: number[];
   status: number[];
   heapAtReady: number[];
   heapSettled: number[];
@@ -221,10 +223,10 @@ async function measureStartUp(cdp: Cdp, origin: string, convoId: string, runs: n
     (await cdp.evaluate<boolean>(page, `location.origin === ${JSON.stringify(origin)} && document.readyState === 'complete' && !!globalThis.chrome?.runtime?.connect`)) ? true : undefined,
   );
   const idbAfterRelaunch = await cdp.evaluate<number>(page, `navigator.storage.estimate().then((e) => (e.usageDetails && e.usageDetails.indexedDB) || e.usage || 0)`);
-  const out: StartUp = { info: [], status: [], heapAtReady: [], heapSettled: [], idbAfterRelaunch };
+  const out: StartUp = { info: [], auth: [], status: [], heapAtReady: [], heapSettled: [], idbAfterRelaunch };
   let restarts = 0;
   for (let r = 0; r <= runs; r++) {
-    for (const method of ['background.info', 'convo.status'] as const) {
+    for (const method of ['background.info', 'auth.status', 'convo.status'] as const) {
       // Stopped until it stays stopped for 500 ms (a worker stopped in the middle of its work may
       // be started again by Chromium at once: counted, and stopped again).
       for (let attempt = 1; ; attempt++) {
@@ -240,7 +242,7 @@ async function measureStartUp(cdp: Cdp, origin: string, convoId: string, runs: n
         throw new Error(`convo.status says ${convoId} is not encrypted: the stored groups were not read`);
       }
       if (r === 0) continue; // warm-up: first start after launch
-      (method === 'background.info' ? out.info : out.status).push(reply.ms);
+      (method === 'background.info' ? out.info : method === 'auth.status' ? out.auth : out.status).push(reply.ms);
       if (method === 'convo.status') {
         const sw = await until('the worker target', () => workerTarget(cdp, origin));
         const s = await attach(cdp, sw);
@@ -252,7 +254,7 @@ async function measureStartUp(cdp: Cdp, origin: string, convoId: string, runs: n
         const h2 = await cdp.send<{ usedSize: number }>('Runtime.getHeapUsage', {}, s);
         out.heapSettled.push(h2.usedSize);
         await cdp.send('Target.detachFromTarget', { sessionId: s });
-        log(`worker: run ${r}/${runs}: info ${out.info.at(-1)?.toFixed(1)} ms, status ${reply.ms.toFixed(1)} ms, heap ${(h1.usedSize / 1048576).toFixed(2)} MB; restarted on its own ${restarts}×`);
+        log(`worker: run ${r}/${runs}: info ${out.info.at(-1)?.toFixed(1)} ms, auth ${out.auth.at(-1)?.toFixed(1)} ms, status ${reply.ms.toFixed(1)} ms, heap ${(h1.usedSize / 1048576).toFixed(2)} MB; restarted on its own ${restarts}×`);
       }
     }
   }
@@ -469,6 +471,7 @@ export async function extensionRows(opts: ExtensionOptions): Promise<Row[]> {
           unit: 'ms',
           reference: { name: 'same wake, background.info (no store)', value: summarize(st.info) },
           target: { atMost: 100 },
+          note: `wake to auth.status (store, no account) ${summarize(st.auth).median.toFixed(0)} ms`,
         });
         rows.push({
           section,
