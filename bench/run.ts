@@ -7,12 +7,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderTable, type Row } from './lib/table';
-import { barePdsRoundTrip, eventRecordBytes, pollLatency, pushLatency } from './node/latency';
+import { barePdsRoundTrip, pollLatency, pushLatency } from './node/latency';
 import { pipelineRoundTrip, rawTsMlsRoundTrip } from './node/pipeline';
 import { startWorld } from './node/world';
 import { contentScriptRows } from './node/bundle';
 import { browserRows } from './browser/run';
 import { stateRows } from './node/state';
+import { storageRows } from './node/storage';
+import { extensionRows } from './browser/extension';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
@@ -22,7 +24,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
 
-  if (want('pipeline') || want('latency')) {
+  if (want('pipeline') || want('latency') || want('storage')) {
     log('starting the local PLC + PDS and two devices');
     const world = await startWorld();
     try {
@@ -57,8 +59,10 @@ async function main(): Promise<void> {
         const push = await pushLatency(world, runs);
         rows.push({ section: 'latency (Node, local PDS)', what: 'send to decrypted, poll mode (reader polls at once)', ours: poll, unit: 'ms', reference: { name: 'bare putRecord+getRecord', value: bare }, target: { ratio: 1.25 } });
         rows.push({ section: 'latency (Node, local PDS)', what: 'send to decrypted, push mode (firehose wake-up)', ours: push, unit: 'ms', reference: { name: 'bare putRecord+getRecord', value: bare }, target: { ratio: 1.25 } });
-        const bytes = await eventRecordBytes(world);
-        rows.push({ section: 'storage (PDS)', what: 'bytes per short text message (event record JSON)', ours: { median: bytes, min: bytes, max: bytes, runs: 1 }, unit: 'B', note: 'smallest padding bucket' });
+      }
+      if (want('storage')) {
+        log('IndexedDB bytes per group and per message');
+        rows.push(...(await storageRows(world, { groups: quick ? 5 : 20, messages: quick ? 20 : 100 })));
       }
     } finally {
       await world.close();
@@ -71,6 +75,10 @@ async function main(): Promise<void> {
   if (want('browser')) {
     log('group operations in Chromium');
     rows.push(...(await browserRows({ quick, log })));
+  }
+  if (want('worker') || want('content')) {
+    log('the built extension in Chromium (worker start-up, storage, content script)');
+    rows.push(...(await extensionRows({ quick, worker: want('worker'), content: want('content'), log })));
   }
   if (want('bundle')) rows.push(...contentScriptRows());
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createDeliveryEngine, type DeliveryEngine } from '../../src/engine/delivery-engine';
 import { DEFAULT_DELIVERY_POLICY, type DeliveryDeps } from '../../src/engine/delivery-deps';
 import { newTid } from '../../src/engine/tid';
-import { openAtmDb } from '../../src/store/db';
+import { openAtmDb, type AtmDb } from '../../src/store/db';
 import { idbDeliveryStore } from '../../src/store/delivery-store';
 import { resumeCreationSession, uniqueName, type Account } from '../../test/net/accounts';
 import { startNetwork, type LocalNetwork } from '../../test/net/network';
@@ -23,6 +23,8 @@ export interface Peer {
   device: TestDevice;
   deps: DeliveryDeps;
   engine: DeliveryEngine;
+  /** The device's own IndexedDB (fake-indexeddb), for the storage rows. */
+  db: AtmDb;
 }
 
 export interface World {
@@ -37,7 +39,8 @@ async function peer(network: LocalNetwork, name: string): Promise<Peer> {
   const account = await network.createAccount(uniqueName(name));
   const agent = await resumeCreationSession(network.pdsUrl, account);
   const device = await startDevice(name, agent, account.did, network.plcUrl);
-  const store = idbDeliveryStore(await openAtmDb(`bench-${name}-${newTid()}`));
+  const db = await openAtmDb(`bench-${name}-${newTid()}`);
+  const store = idbDeliveryStore(db);
   const deps: DeliveryDeps = {
     device: device.device,
     mls: device.mls,
@@ -50,7 +53,7 @@ async function peer(network: LocalNetwork, name: string): Promise<Peer> {
     policy: DEFAULT_DELIVERY_POLICY,
   };
   const engine = createDeliveryEngine({ ...deps, as: device.as, retryPolicy: { baseMs: 0, maxMs: 0 } });
-  return { account, agent, device, deps, engine };
+  return { account, agent, device, deps, engine, db };
 }
 
 export async function startWorld(): Promise<World> {
