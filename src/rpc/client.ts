@@ -1,7 +1,7 @@
 import { AtmError } from '../errors';
 import type { Method, Params, Result } from './methods';
 import type { PortLike } from './port';
-import { parseEvent, parseResponse, RPC_PORT_NAME, type RpcEvent } from './wire';
+import { parseContentScriptEvent, parseResponse, RPC_PORT_NAME, type RpcEvent } from './wire';
 
 export interface RpcClient {
   call<M extends Method>(method: M, params: Params<M>): Promise<Result<M>>;
@@ -23,9 +23,14 @@ interface Pending {
  */
 export function createRpcClient(
   connect: (name: string) => PortLike,
-  options: { timeoutMs?: number } = {},
+  options: {
+    timeoutMs?: number;
+    /** Which events to hear: by default a content script's (wire.ts); extension pages pass `parseEvent`. */
+    parseEvent?: (message: unknown) => RpcEvent | undefined;
+  } = {},
 ): RpcClient {
   const timeoutMs = options.timeoutMs ?? 30_000;
+  const parseEvent = options.parseEvent ?? parseContentScriptEvent;
   let port: PortLike | undefined;
   let nextId = 1;
   const pending = new Map<number, Pending>();

@@ -53,27 +53,42 @@ export interface RpcEvent<E extends RpcEventName = RpcEventName> {
   data: RpcEvents[E];
 }
 
+/**
+ * The events a content script may hear (EVENT_LISTENERS): its client parses nothing else, so
+ * the bsky.app tab's script neither receives nor carries the code for the others.
+ */
+export function parseContentScriptEvent(message: unknown): RpcEvent<'convo.status' | 'convo.changed'> | undefined {
+  const m = eventShape(message);
+  if (!m) return undefined;
+  const { data: d } = m;
+  if (m.event === 'convo.changed') return { rpc: 1, event: 'convo.changed', data: { convoId: d.convoId } };
+  if (m.event !== 'convo.status' || typeof d.encrypted !== 'boolean') return undefined;
+  const unread = typeof d.unread === 'number' ? { unread: d.unread } : {};
+  return { rpc: 1, event: 'convo.status', data: { convoId: d.convoId, encrypted: d.encrypted, ...unread } };
+}
+
+/** Every event, for extension pages. */
 export function parseEvent(message: unknown): RpcEvent | undefined {
+  const m = eventShape(message);
+  if (m?.event !== 'convo.progress') return parseContentScriptEvent(message);
+  const { convoId, phase, done, total } = m.data;
+  const count = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+  if (typeof phase !== 'string' || !PROGRESS_PHASES.has(phase) || !count(done) || !count(total) || done > total) {
+    return undefined;
+  }
+  return {
+    rpc: 1,
+    event: 'convo.progress',
+    data: { convoId, phase: phase as ConvoProgress['phase'], done, total },
+  };
+}
+
+function eventShape(message: unknown): { event: unknown; data: Record<string, unknown> & { convoId: string } } | undefined {
   if (typeof message !== 'object' || message === null) return undefined;
   const m = message as Record<string, unknown>;
   const d = m.data as Record<string, unknown> | undefined;
   if (m.rpc !== 1 || typeof d?.convoId !== 'string') return undefined;
-  if (m.event === 'convo.changed') return { rpc: 1, event: 'convo.changed', data: { convoId: d.convoId } };
-  if (m.event === 'convo.progress') {
-    const { phase, done, total } = d;
-    const count = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
-    if (typeof phase !== 'string' || !PROGRESS_PHASES.has(phase) || !count(done) || !count(total) || done > total) {
-      return undefined;
-    }
-    return {
-      rpc: 1,
-      event: 'convo.progress',
-      data: { convoId: d.convoId, phase: phase as ConvoProgress['phase'], done, total },
-    };
-  }
-  if (m.event !== 'convo.status' || typeof d.encrypted !== 'boolean') return undefined;
-  const unread = typeof d.unread === 'number' ? { unread: d.unread } : {};
-  return { rpc: 1, event: 'convo.status', data: { convoId: d.convoId, encrypted: d.encrypted, ...unread } };
+  return { event: m.event, data: d as Record<string, unknown> & { convoId: string } };
 }
 
 export function parseRequest(message: unknown): RpcRequest {

@@ -1,5 +1,6 @@
 import { browser } from 'wxt/browser';
 import { createRpcClient } from '../rpc/client';
+import { parseEvent } from '../rpc/wire';
 import type { UiRpc } from './rpc-context';
 
 let client: (UiRpc & { close(): void }) | undefined;
@@ -19,7 +20,7 @@ function create(): UiRpc & { close(): void } {
       for (const listener of disconnectListeners) listener();
     });
     return port;
-  });
+  }, { parseEvent });
   return {
     call: rpc.call,
     onEvent: rpc.onEvent,

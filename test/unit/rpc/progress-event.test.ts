@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseEvent } from '../../../src/rpc/wire';
+import { parseContentScriptEvent, parseEvent } from '../../../src/rpc/wire';
 
 const event = (data: unknown) => ({ rpc: 1, event: 'convo.progress', data });
 
@@ -39,5 +39,15 @@ describe('the convo.progress event', () => {
 
   it('is dropped outside the RPC envelope', () => {
     expect(parseEvent({ rpc: 2, event: 'convo.progress', data: { convoId: 'c1', phase: 'devices', done: 1, total: 2 } })).toBeUndefined();
+  });
+
+  it("is not even parsed by a content script's client, which hears statuses and changes only", () => {
+    const progress = event({ convoId: 'c1', phase: 'devices', done: 1, total: 2 });
+    expect(parseContentScriptEvent(progress)).toBeUndefined();
+    const status = { rpc: 1, event: 'convo.status', data: { convoId: 'c1', encrypted: true, unread: 2 } };
+    expect(parseContentScriptEvent(status)).toEqual(parseEvent(status));
+    expect(parseContentScriptEvent(status)?.data).toEqual({ convoId: 'c1', encrypted: true, unread: 2 });
+    const changed = { rpc: 1, event: 'convo.changed', data: { convoId: 'c1', text: 'secret' } };
+    expect(parseContentScriptEvent(changed)?.data).toEqual({ convoId: 'c1' });
   });
 });

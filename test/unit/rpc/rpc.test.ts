@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createRpcClient } from '../../../src/rpc/client';
 import { createPortHub, dispatch, servePort, type RpcHandlers } from '../../../src/rpc/server';
-import { RPC_PORT_NAME } from '../../../src/rpc/wire';
+import { parseEvent, RPC_PORT_NAME } from '../../../src/rpc/wire';
 import { isAtmError } from '../../../src/errors';
 import { portPair } from './port-pair';
 import type { SenderLike } from '../../../src/rpc/sender';
@@ -242,8 +242,9 @@ describe('RPC over a port', () => {
     servePort(page.server, handlers(), self, hub);
     servePort(content.server, handlers(), self, hub);
     const seen: Record<string, string[]> = { page: [], content: [] };
-    const pageClient = createRpcClient(() => page.client, { timeoutMs: 1_000 });
-    const contentClient = createRpcClient(() => content.client, { timeoutMs: 1_000 });
+    // Both clients parse every event: what the content script hears is the server's filter alone.
+    const pageClient = createRpcClient(() => page.client, { timeoutMs: 1_000, parseEvent });
+    const contentClient = createRpcClient(() => content.client, { timeoutMs: 1_000, parseEvent });
     pageClient.onEvent((e) => seen.page!.push(e.event));
     contentClient.onEvent((e) => seen.content!.push(e.event));
     await pageClient.call('convo.status', { convoId: 'c1' }); // opens the ports
