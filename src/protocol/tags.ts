@@ -130,14 +130,25 @@ export async function consumeTag(tagKey: CryptoKey, window: TagWindow, match: Ta
   tags.set(kept);
   tags.set(added, kept.length);
   const consumed = [...current.consumed.filter((c) => c >= first), match.counter].sort((a, b) => a - b);
+  let keys: string[] | undefined;
+  const addedKeys = () => (keys ??= Array.from({ length: added.length / TAG_LENGTH }, (_, i) => toHex(added.subarray(i * TAG_LENGTH, (i + 1) * TAG_LENGTH))));
   const leaves = window.leaves.slice();
-  leaves[index] = { leaf: match.leaf, highest, first, tags, consumed };
+  const nextLeaf: LeafTags = { leaf: match.leaf, highest, first, tags, consumed };
+  leaves[index] = nextLeaf;
   const next = { leaves };
+  // The leaf's exact index follows from the previous one (if built) without re-encoding its tags.
+  const previous = pendingIndexes.get(window.leaves[index]!);
+  if (previous) {
+    const following = new Map<string, number>();
+    for (const [key, counter] of previous) if (counter >= first && counter !== match.counter) following.set(key, counter);
+    addedKeys().forEach((key, i) => following.set(key, oldEnd + 1 + i));
+    pendingIndexes.set(nextLeaf, following);
+  }
   // The next window shares this one's tag → position index, plus the tags just added: without
   // it, matching an event would look in every leaf (1,000 at 1,000 members) or rebuild the index.
   const shared = leafIndexes.get(window);
   if (shared) {
-    for (let i = 0; i * TAG_LENGTH < added.length; i++) shared.set(toHex(added.subarray(i * TAG_LENGTH, (i + 1) * TAG_LENGTH)), index);
+    for (const key of addedKeys()) shared.set(key, index);
     leafIndexes.set(next, shared);
   }
   return next;

@@ -11,6 +11,7 @@ import {
   pendingCounters,
   TAG_LENGTH,
   TAG_LOOKAHEAD,
+  type TagMatch,
   type TagWindow,
 } from '../../../src/protocol/tags';
 import { buildGroup, everyoneProcesses, hex } from '../mls/helpers';
@@ -235,6 +236,32 @@ describe('TagWindow', () => {
     expect(pendingCounters(next, 3)).toEqual(pendingCounters(expected, 3));
     for (const c of pendingCounters(expected, 3)) expect(matchTag(next, await eventTag(key, 3, c))).toEqual({ leaf: 3, counter: c });
     expect(await code(() => consumeTag(key, legacy, { leaf: 3, counter: 10 }))).toBe('InvalidInput');
+  });
+
+  it('answers the same through its carried-over lookup indexes as a copy read back from storage', async () => {
+    const key = await tagKeyOf(secret);
+    let window = await createTagWindow(key, [0, 4]);
+    const steps: TagMatch[] = [
+      { leaf: 4, counter: 0 },
+      { leaf: 4, counter: 30 },
+      { leaf: 0, counter: 63 },
+      { leaf: 4, counter: 5 },
+      { leaf: 4, counter: 93 },
+      { leaf: 0, counter: 64 },
+      { leaf: 4, counter: 31 },
+    ];
+    for (const step of steps) {
+      expect(matchTag(window, await eventTag(key, step.leaf, step.counter))).toEqual(step); // builds or carries indexes
+      window = await consumeTag(key, window, step);
+      const stored = structuredClone(window); // no indexes: rebuilt from the bytes
+      for (const leaf of [0, 4]) {
+        expect(pendingCounters(window, leaf)).toEqual(pendingCounters(stored, leaf));
+        for (const c of [0, 5, 29, 30, 31, 32, 63, 64, 93, 94, 156, 157, 158]) {
+          const tag = await eventTag(key, leaf, c);
+          expect(matchTag(window, tag), `leaf ${leaf} counter ${c}`).toEqual(matchTag(stored, tag));
+        }
+      }
+    }
   });
 
   it('refuses a leaf named twice', async () => {
