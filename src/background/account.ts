@@ -18,7 +18,7 @@ import { createSuite } from '../mls';
 import { DEVICE_COLLECTION_NSID, KEY_PACKAGE_COLLECTION_NSID } from '../protocol/records';
 import type { AuthStatus, NetworkSettings } from '../rpc/methods';
 import type { AtmDb } from '../store/db';
-import { idbDeliveryStore } from '../store/delivery-store';
+import { idbDeliveryStore, wipeDeviceState } from '../store/delivery-store';
 import { idbDeviceStore, idbKeyPackageStore } from '../store/device-store';
 import { idbContactVerifications } from '../store/contact-store';
 import { startDeliveryRunner, type DeliveryRunner } from './delivery-runner';
@@ -228,7 +228,8 @@ export function createAccountService(deps: AccountDeps): AccountService {
       }
       if (session) await sessionSignOut(session).catch(deps.onError);
       active = undefined;
-      await wipe(deps.db);
+      // Sign-out deletes every key and all state of this device, in one transaction.
+      await wipeDeviceState(deps.db);
       return { signedIn: false };
     },
     async require() {
@@ -238,16 +239,4 @@ export function createAccountService(deps: AccountDeps): AccountService {
     },
     current,
   };
-}
-
-/** Sign-out deletes every key and all state of this device, in one transaction. */
-async function wipe(db: AtmDb): Promise<void> {
-  const stores = [...db.objectStoreNames];
-  const tx = db.transaction(stores, 'readwrite');
-  // Only IndexedDB requests in this transaction; requests on one store run in order, so the
-  // network settings (not secret) are put back after their store is cleared.
-  const network = await tx.objectStore('account').get('network');
-  for (const name of stores) void tx.objectStore(name).clear();
-  if (network) void tx.objectStore('account').put(network, 'network');
-  await tx.done;
 }

@@ -13,7 +13,15 @@ import type { ChangeSet, DeliveryStore, GroupRecord } from './delivery-state';
  * Records are shared between callers, so they are frozen: code that changed one in place (and
  * so the cache, but not the store) throws instead.
  */
-export function withGroupCache(store: DeliveryStore): DeliveryStore {
+export interface CachedDeliveryStore extends DeliveryStore {
+  /**
+   * Drops the records held: the next read goes to the store. For a write made past this store
+   * (sign-out's wipe clears every IndexedDB store in one transaction of its own).
+   */
+  forget(): void;
+}
+
+export function withGroupCache(store: DeliveryStore): CachedDeliveryStore {
   let byId: Map<string, GroupRecord> | undefined;
   let sorted: GroupRecord[] | undefined;
   let loading: Promise<Map<string, GroupRecord>> | undefined;
@@ -54,6 +62,11 @@ export function withGroupCache(store: DeliveryStore): DeliveryStore {
 
   return {
     ...store,
+    forget() {
+      byId = undefined;
+      sorted = undefined;
+      writes++; // a read in flight may have begun before the write being accounted for
+    },
     async apply(changes) {
       await store.apply(changes);
       afterCommit(changes);

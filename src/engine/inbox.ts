@@ -176,6 +176,9 @@ export async function retryPending(deps: DeliveryDeps, report: PollReport): Prom
     if (result.outcome.kind === 'unrecognised') {
       if (i < overflow || now - event.firstSeenAt > deps.policy.pendingTtlMs) {
         await deps.store.apply({ deletePending: [event.uri] });
+      } else if (result.outcome.notOurInvite && !event.notOurInvite) {
+        // Parked before events were marked: remembered now, so the next retry skips the invite key.
+        await deps.store.apply({ putPending: [{ ...event, notOurInvite: true }] });
       }
       continue;
     }

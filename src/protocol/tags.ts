@@ -147,7 +147,9 @@ export async function consumeTag(tagKey: CryptoKey, window: TagWindow, match: Ta
   // The next window shares this one's tag → position index, plus the tags just added: without
   // it, matching an event would look in every leaf (1,000 at 1,000 members) or rebuild the index.
   const shared = leafIndexes.get(window);
-  if (shared) {
+  // It only grows (a sender skipping counters adds up to TAG_LOOKAHEAD - 1 stale entries per
+  // event): past twice what the window can hold, the next window builds a fresh one instead.
+  if (shared && shared.size <= 2 * window.leaves.length * 2 * TAG_LOOKAHEAD) {
     for (const key of addedKeys()) shared.set(key, index);
     leafIndexes.set(next, shared);
   }

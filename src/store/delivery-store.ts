@@ -1,11 +1,11 @@
 import type { ChangeSet, DeliveryStore } from '../engine/delivery-state';
-import { withGroupCache } from '../engine/group-cache';
+import { withGroupCache, type CachedDeliveryStore } from '../engine/group-cache';
 import { AtmError } from '../errors';
 import type { AtmDb } from './db';
 
 type DeliveryStoreName = 'groups' | 'messages' | 'outbox' | 'cursors' | 'pending' | 'welcomes' | 'ownEvents';
 
-const opened = new WeakMap<AtmDb, DeliveryStore>();
+const opened = new WeakMap<AtmDb, CachedDeliveryStore>();
 
 /**
  * The delivery state in the background's IndexedDB (stores created in db.ts, version 3), with
@@ -16,6 +16,26 @@ export function idbDeliveryStore(db: AtmDb): DeliveryStore {
   let store = opened.get(db);
   if (!store) opened.set(db, (store = withGroupCache(uncachedDeliveryStore(db))));
   return store;
+}
+
+/**
+ * Everything of this device is gone from the database (sign-out): the group records held in
+ * memory go too, or the next account signed in on this profile would see the last one's groups.
+ */
+export async function wipeDeviceState(db: AtmDb): Promise<void> {
+  const stores = [...db.objectStoreNames];
+  const tx = db.transaction(stores, 'readwrite');
+  // Only IndexedDB requests in this transaction; requests on one store run in order, so the
+  // network settings (not secret) are put back after their store is cleared.
+  const network = await tx.objectStore('account').get('network');
+  for (const name of stores) void tx.objectStore(name).clear();
+  if (network) void tx.objectStore('account').put(network, 'network');
+  try {
+    await tx.done;
+  } finally {
+    // Even if the wipe failed part-way, memory must not hold more than the database does.
+    opened.get(db)?.forget();
+  }
 }
 
 /**

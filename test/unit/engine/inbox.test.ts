@@ -144,6 +144,18 @@ describe('pollInbox', () => {
     expect(store.applied.at(-1)).toEqual({ deletePending: [parked.uri] });
   });
 
+  it('a parked event stored before events were marked gets marked when its invite try fails', async () => {
+    const { deps: d, store } = deps();
+    const parked = { uri: `at://${A}/${EVENT_COLLECTION_NSID}/${RKEY}`, did: A, rkey: RKEY, tag: new Uint8Array(3), ciphertext: new Uint8Array(3) };
+    await store.apply({ putPending: [{ ...parked, firstSeenAt: NOW }] });
+    await pollInbox(d, [A], { only: [] });
+    expect((await store.listPending()).map((p) => p.notOurInvite)).toEqual([true]);
+    // Marked: the next retry writes nothing.
+    const writes = store.applied.length;
+    await pollInbox(d, [A], { only: [] });
+    expect(store.applied.slice(writes).filter((c) => c.putPending || c.deletePending)).toEqual([]);
+  });
+
   it('a firehose hint (startAt) starts the read at the hinted record or the cursor, never before the look-back', async () => {
     const { deps: d, store, reads } = deps();
     const cursor = '3lc3333333333';

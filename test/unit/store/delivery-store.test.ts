@@ -12,7 +12,7 @@ import type {
 import type { KeyPackageSecret, LocalDevice } from '../../../src/engine/ports';
 import { isAtmError } from '../../../src/errors';
 import { DB_VERSION, openAtmDb, type AtmDb } from '../../../src/store/db';
-import { idbDeliveryStore } from '../../../src/store/delivery-store';
+import { idbDeliveryStore, wipeDeviceState } from '../../../src/store/delivery-store';
 import { idbDeviceStore, idbKeyPackageStore } from '../../../src/store/device-store';
 
 let n = 0;
@@ -398,6 +398,24 @@ describe('delivery state in IndexedDB: counting parked events', () => {
       expect(await store.countPending('did:plc:bob')).toBe(2);
       expect(await store.countPending('did:plc:bobby')).toBe(1);
       expect(await store.countPending('did:plc:carol')).toBe(0);
+    });
+  });
+});
+
+describe('wiping the device (sign-out)', () => {
+  it('empties every store but the network settings, and the group records held in memory with them', async () => {
+    await withStore(async (store, db) => {
+      await db.put('account', { plcUrl: 'http://plc.test' }, 'network');
+      await db.put('account', { did: 'did:plc:old' }, 'session');
+      await store.apply({ putGroups: [await group('g1')], putPending: [pendingEvent('p1')] });
+      expect((await store.listGroups()).map((g) => g.groupId)).toEqual(['g1']); // now held in memory
+
+      await wipeDeviceState(db);
+      expect(await store.listGroups()).toEqual([]);
+      expect(await store.getGroup('g1')).toBeUndefined();
+      expect(await idbDeliveryStore(db).listGroups()).toEqual([]);
+      expect(await store.countPending()).toBe(0);
+      expect(await db.getAllKeys('account')).toEqual(['network']);
     });
   });
 });
