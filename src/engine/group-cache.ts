@@ -32,18 +32,19 @@ export function withGroupCache(store: DeliveryStore): CachedDeliveryStore {
     if (byId) return Promise.resolve(byId);
     if (!loading) {
       const startedAt = writes;
-      loading = store.listGroups().then(
+      const read: Promise<Map<string, GroupRecord>> = store.listGroups().then(
         (groups) => {
-          loading = undefined;
+          if (loading === read) loading = undefined;
           const map = new Map(groups.map((group) => [group.groupId, freezeRecord(group)]));
           if (writes === startedAt) byId = map;
           return map;
         },
         (error: unknown) => {
-          loading = undefined;
+          if (loading === read) loading = undefined;
           throw error;
         },
       );
+      loading = read;
     }
     return loading;
   }
@@ -54,6 +55,8 @@ export function withGroupCache(store: DeliveryStore): CachedDeliveryStore {
     if (deletes.length === 0 && puts.length === 0) return;
     writes++;
     sorted = undefined;
+    // A read still in flight began before this write: later reads must not wait for it.
+    loading = undefined;
     if (!byId) return;
     // The store applies a ChangeSet's deletes before its puts.
     for (const groupId of deletes) byId.delete(groupId);
@@ -65,6 +68,7 @@ export function withGroupCache(store: DeliveryStore): CachedDeliveryStore {
     forget() {
       byId = undefined;
       sorted = undefined;
+      loading = undefined;
       writes++; // a read in flight may have begun before the write being accounted for
     },
     async apply(changes) {

@@ -81,6 +81,27 @@ describe('withGroupCache', () => {
     expect(reads.list).toBe(2);
   });
 
+  it('does not answer a read begun after a write with a read begun before it', async () => {
+    const { inner } = countingStore();
+    await inner.apply({ putGroups: [record('aa', 1)] });
+    const cached = withGroupCache(inner);
+    const listGroups = inner.listGroups;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    inner.listGroups = async () => {
+      const snapshot = await listGroups();
+      await gate;
+      return snapshot;
+    };
+    const early = cached.listGroups(); // in flight, holding what was there before the write
+    await cached.apply({ putGroups: [record('aa', 7)] });
+    inner.listGroups = listGroups;
+    const later = cached.getGroup('aa'); // begun after the write
+    release();
+    await early;
+    expect((await later)?.updatedAt).toBe(7);
+  });
+
   it('shares frozen records: changing one in place throws instead of forking cache and store', async () => {
     const { inner } = countingStore();
     await inner.apply({ putGroups: [record('aa')] });
