@@ -65,8 +65,16 @@ export function startDeliveryRunner(deps: DeliveryRunnerDeps): DeliveryRunner {
   let lastFullAt = now();
   const watched = new Map<string, { dids: Set<string>; close(): void }>();
 
+  /** The contacts the last full round read: one that came since has never been read. */
+  let readContacts = new Set<string>();
+
   async function round(): Promise<void> {
-    const full = fullDue;
+    const contacts = deps.contacts();
+    // Someone new to read (the panel opened a conversation with them): whatever woke this round,
+    // it reads everything, or an invite waiting in their repo would wait for the timer, since
+    // no stream watches their repo yet.
+    const full = fullDue || contacts.some((did) => !readContacts.has(did));
+    if (full) readContacts = new Set(contacts);
     const only = full ? undefined : [...woken.keys()];
     const startAt = new Map([...woken].filter((entry): entry is [string, string] => entry[1] !== null));
     fullDue = false;
@@ -75,7 +83,7 @@ export function startDeliveryRunner(deps: DeliveryRunnerDeps): DeliveryRunner {
     if (full) lastFullAt = now();
     // A wake-up is someone else's write: read it first; ours go out after, in this round.
     if (full) await deps.engine.flush();
-    const report = await deps.engine.poll(deps.contacts(), only ? { only, startAt } : {});
+    const report = await deps.engine.poll(contacts, only ? { only, startAt } : {});
     if (report.outcomes.length > 0) deps.onPolled?.(report);
     await deps.engine.maintain();
     await deps.engine.flush();

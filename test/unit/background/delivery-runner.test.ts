@@ -21,6 +21,7 @@ function harness() {
   const calls: string[] = [];
   let gate: Promise<void> | undefined;
   const state = { time: 0, timerMs: [] as number[], maintained: 0 };
+  const contacts = [ME, A, B];
   const engine = {
     flush: async () => {
       calls.push('flush');
@@ -43,7 +44,7 @@ function harness() {
   let onChange: ((did: string, collections?: readonly string[], rkeys?: readonly string[]) => void) | undefined;
   const runner: DeliveryRunner = startDeliveryRunner({
     engine,
-    contacts: () => [ME, A, B],
+    contacts: () => contacts,
     pdsOf: async () => PDS,
     watch: (_pds, _dids, change) => {
       onChange = change;
@@ -59,6 +60,7 @@ function harness() {
   });
   return {
     runner,
+    contacts,
     polls,
     hints,
     calls,
@@ -90,6 +92,19 @@ describe('the delivery runner', () => {
     h.wake(B);
     await h.settled();
     expect(h.polls).toEqual(['all', [A], [B]]);
+    h.runner.stop();
+  });
+
+  it('after a new contact, the next round reads every repo whatever woke it', async () => {
+    const h = harness();
+    await h.settled();
+    const C = 'did:plc:cccccccccccccccccccccccc';
+    h.contacts.push(C); // e.g. the panel listed a conversation's members
+    h.wake(ME, [EVENT_COLLECTION_NSID]);
+    await h.settled();
+    h.wake(A, [EVENT_COLLECTION_NSID]);
+    await h.settled();
+    expect(h.polls).toEqual(['all', 'all', [A]]);
     h.runner.stop();
   });
 
