@@ -29,6 +29,22 @@ function countingStore() {
   return { inner, reads };
 }
 
+/**
+ * Makes the store's listGroups take its time: each read holds what the store had when it began
+ * and answers once `release` is called. `restore` puts the prompt read back.
+ */
+function slowListGroups(inner: MemoryDeliveryStore) {
+  const listGroups = inner.listGroups;
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  inner.listGroups = async () => {
+    const snapshot = await listGroups();
+    await gate;
+    return snapshot;
+  };
+  return { release, restore: () => void (inner.listGroups = listGroups) };
+}
+
 describe('withGroupCache', () => {
   it('reads the store once, then follows its own writes', async () => {
     const { inner, reads } = countingStore();
@@ -62,20 +78,12 @@ describe('withGroupCache', () => {
     await inner.apply({ putGroups: [record('aa', 1)] });
     const cached = withGroupCache(inner);
 
-    // A store read that takes its time: it holds what the store had when it began.
-    const listGroups = inner.listGroups;
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    inner.listGroups = async () => {
-      const snapshot = await listGroups();
-      await gate;
-      return snapshot;
-    };
+    const { release, restore } = slowListGroups(inner);
     const early = cached.listGroups();
     await cached.apply({ putGroups: [record('aa', 7)] });
     release();
     expect((await early)[0]?.updatedAt).toBe(1); // begun before the write, as a store read would be
-    inner.listGroups = listGroups;
+    restore();
     // The overtaken read was not kept: the next read goes to the store and sees the write.
     expect((await cached.getGroup('aa'))?.updatedAt).toBe(7);
     expect(reads.list).toBe(2);
@@ -85,17 +93,10 @@ describe('withGroupCache', () => {
     const { inner } = countingStore();
     await inner.apply({ putGroups: [record('aa', 1)] });
     const cached = withGroupCache(inner);
-    const listGroups = inner.listGroups;
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    inner.listGroups = async () => {
-      const snapshot = await listGroups();
-      await gate;
-      return snapshot;
-    };
+    const { release, restore } = slowListGroups(inner);
     const early = cached.listGroups(); // in flight, holding what was there before the write
     await cached.apply({ putGroups: [record('aa', 7)] });
-    inner.listGroups = listGroups;
+    restore();
     const later = cached.getGroup('aa'); // begun after the write
     release();
     await early;
