@@ -1,5 +1,5 @@
 import { toHex } from '../bytes';
-import { groupConversation, groupId as mlsGroupId, members, type GroupState } from '../mls';
+import { groupConversation, groupId as mlsGroupId, members, ownLeafIndex, type GroupState } from '../mls';
 import { sealInvite, sealInviteBundle, sealInviteReference } from '../protocol/invite';
 import { didOfIdentity } from '../protocol/device-uri';
 import type { DeliveryDeps } from './delivery-deps';
@@ -36,7 +36,8 @@ export async function newGroupRecord(
     groupId: toHex(mlsGroupId(state)),
     ...(conversation ? { convoId: conversation } : {}),
     state: encodeState(state),
-    current: await epochRecordFor(deps.mls, state),
+    // A group we created is in the epoch of our own commit adding its members.
+    current: await epochRecordFor(deps.mls, state, origin === 'created' ? ownLeafIndex(state) : undefined),
     retained: [],
     memberDids: didsOf(state),
     active: true,

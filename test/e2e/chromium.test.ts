@@ -47,7 +47,8 @@ describe('Chromium (MV3) on the bsky.app replica', () => {
     await page.goto(`https://bsky.app/messages/${alice.id}`);
     await expect.poll(snapshot, POLL).toMatchObject(mountedOn(alice.id, alice.title, 'off'));
     const snap = await snapshot();
-    expect(snap.hosts[0]).toMatchObject({ iframeHidden: true, pressed: 'false' });
+    // The panel's frame is made when the user first opens it.
+    expect(snap.hosts[0]).toMatchObject({ iframeSrc: null, iframeHidden: null, pressed: 'false' });
     await page.screenshot({ path: shot('01-mounted') });
   });
 
@@ -56,12 +57,12 @@ describe('Chromium (MV3) on the bsky.app replica', () => {
     // The replica, like bsky.app, states its theme on <html>; the panel is asked to follow it.
     const theme = await page.evaluate(pageTheme);
     expect(theme).toMatch(/^(light|dim|dark)$/);
-    expect(snap.hosts[0]?.iframeSrc).toBe(
-      `chrome-extension://${session.extensionId}/panel.html?convo=${alice.id}&theme=${theme}`,
-    );
+    expect(snap.hosts[0]?.iframeSrc).toBeNull();
 
     await host(alice.id).getByTestId('atm-toggle').click();
-    await expect.poll(snapshot, POLL).toMatchObject({ hosts: [{ iframeHidden: false, pressed: 'true' }] });
+    await expect.poll(snapshot, POLL).toMatchObject({
+      hosts: [{ iframeHidden: false, pressed: 'true', iframeSrc: `chrome-extension://${session.extensionId}/panel.html?convo=${alice.id}&theme=${theme}` }],
+    });
 
     const frame = await panelFrame(alice.id);
     // Where the frame really is, as the browser reports it (not what the page asked for).
@@ -172,6 +173,10 @@ describe('Chromium (MV3) on the bsky.app replica', () => {
   it('keeps the panel document out of reach of scripts in the bsky.app page', async () => {
     await page.goto(`https://bsky.app/messages/${bob.id}`);
     await expect.poll(snapshot, POLL).toMatchObject(mountedOn(bob.id, bob.title, 'off'));
+    await host(bob.id).getByTestId('atm-toggle').click();
+    // Probed once the panel is there: until the frame's first navigation commits, it holds the
+    // initial about:blank document, which is the page's origin and holds nothing of ours.
+    await expect.poll(async () => (await panelFrame(bob.id)).evaluate(() => location.origin), POLL).toBe(session.extensionOrigin);
     // page.evaluate runs in the page's main world, like bsky.app's own scripts.
     const probe = await page.evaluate(probePageAccess);
     expect(probe).toEqual({

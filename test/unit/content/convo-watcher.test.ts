@@ -5,6 +5,16 @@ import { HOST_ATTRIBUTE } from '../../../src/content/convo-mount';
 import type { ConvoStatus } from '../../../src/rpc/methods';
 import type { Theme } from '../../../src/ui/theme';
 
+/**
+ * A click as a user's gesture makes it: happy-dom lets a test mark the event trusted, which a
+ * page script cannot do in a browser (the e2e tests click for real).
+ */
+function userClick(target: Element) {
+  const event = new MouseEvent('click', { bubbles: true });
+  Object.defineProperty(event, 'isTrusted', { value: true });
+  target.dispatchEvent(event);
+}
+
 function screen(hidden = false) {
   const el = document.createElement('div');
   el.setAttribute('data-testid', 'convoScreen');
@@ -38,7 +48,7 @@ beforeEach(() => {
 });
 
 describe('convo watcher', () => {
-  it('mounts the toggle and the extension panel iframe on a conversation screen', async () => {
+  it('mounts the toggle on a conversation screen, and the extension panel iframe once the user opens it', async () => {
     const { watcher, location, asked } = setup({ c1: true });
     const s = screen();
     location.pathname = '/messages/c1';
@@ -47,12 +57,26 @@ describe('convo watcher', () => {
     const host = hosts()[0] as HTMLElement;
     expect(host.parentElement).toBe(s);
     expect(host.getAttribute(HOST_ATTRIBUTE)).toBe('c1');
-    const frame = host.shadowRoot!.querySelector('iframe')!;
-    expect(frame.getAttribute('src')).toBe('chrome-extension://ext/panel.html?convo=c1');
-    expect(frame.hidden).toBe(true);
+    // No frame (and so no panel for the background to serve) until the panel is opened.
+    expect(host.shadowRoot!.querySelector('iframe')).toBeNull();
     await settle();
     expect(asked).toEqual(['c1']);
     expect(host.shadowRoot!.querySelector('[data-testid="atm-state"]')!.textContent).toBe('on');
+
+    const toggle = host.shadowRoot!.querySelector('button')!;
+    userClick(toggle);
+    const frame = host.shadowRoot!.querySelector('iframe')!;
+    expect(frame.getAttribute('src')).toBe('chrome-extension://ext/panel.html?convo=c1');
+    expect(frame.getAttribute('referrerpolicy')).toBe('no-referrer');
+    expect(frame.hidden).toBe(false);
+    expect(toggle.getAttribute('aria-pressed')).toBe('true');
+    userClick(toggle);
+    expect(host.shadowRoot!.querySelectorAll('iframe')).toHaveLength(1);
+    expect(frame.hidden).toBe(true);
+    expect(toggle.getAttribute('aria-pressed')).toBe('false');
+    await settle();
+    // Each open or close asks for the status again.
+    expect(asked).toEqual(['c1', 'c1', 'c1']);
   });
 
   it('waits for the screen to render before mounting', () => {
@@ -137,7 +161,8 @@ describe('convo watcher', () => {
     watcher.reconcile();
     const root = (hosts()[0] as HTMLElement).shadowRoot!;
     root.querySelector('button')!.click();
-    expect(root.querySelector('iframe')!.hidden).toBe(true);
+    expect(root.querySelector('iframe')).toBeNull();
+    expect(root.querySelector('button')!.getAttribute('aria-pressed')).toBe('false');
   });
 
   it('shows pushed status for the mounted conversation only', async () => {
@@ -163,6 +188,15 @@ describe('convo watcher', () => {
     const host = hosts()[0] as HTMLElement;
     const frame = () => host.shadowRoot!.querySelectorAll('iframe');
     const bar = host.shadowRoot!.querySelector<HTMLElement>('.bar')!;
+    // Before the panel is opened a theme change only restyles the bar; the frame is made in the
+    // theme of the moment it opens.
+    page.theme = 'dark';
+    watcher.reconcile();
+    expect(bar.dataset.theme).toBe('dark');
+    expect(frame()).toHaveLength(0);
+    page.theme = 'light';
+    watcher.reconcile();
+    userClick(host.shadowRoot!.querySelector('button')!);
     expect(frame()[0]!.getAttribute('src')).toBe('chrome-extension://ext/panel.html?convo=c1&theme=light');
     expect(bar.dataset.theme).toBe('light');
 
@@ -170,8 +204,7 @@ describe('convo watcher', () => {
     watcher.reconcile(); // nothing changed: the same frame stays
     expect(frame()[0]).toBe(first);
 
-    // The user opens the panel (a trusted click), then the page turns dark.
-    first.hidden = false;
+    // The page turns dark while the panel is open.
     page.theme = 'dim';
     watcher.reconcile();
     expect(hosts()).toEqual([host]);
