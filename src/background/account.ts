@@ -73,6 +73,7 @@ export interface AccountService {
 }
 
 const MAX_CONTACT_CONVOS = 100;
+const FIRST_ROUND_DELAY_MS = 1000;
 
 export function createAccountService(deps: AccountDeps): AccountService {
   let active: Promise<ActiveAccount | undefined> | undefined;
@@ -152,6 +153,9 @@ export function createAccountService(deps: AccountDeps): AccountService {
           ...(deps.WebSocketImpl ? { WebSocketImpl: deps.WebSocketImpl } : {}),
         }),
       pollIntervalMs: 60_000,
+      // A page woke us (a lock toggle asking a status): answer it before the first round's
+      // reads and membership reviews compete with it. An alarm's wake-up kicks at once.
+      firstRoundDelayMs: FIRST_ROUND_DELAY_MS,
       setTimer: (fn, ms) => setTimeout(fn, ms),
       now: () => deps.clock.now(),
       clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),

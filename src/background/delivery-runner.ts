@@ -22,6 +22,12 @@ export interface DeliveryRunnerDeps {
   watch: WatchPds;
   /** Polling is the fallback when no stream is open or a wake-up was missed. */
   pollIntervalMs: number;
+  /**
+   * The first full round starts this long after the runner (default 0: at once), unless a
+   * `kick` comes first. A worker woken by a page answers the page before the round's network
+   * and CPU work competes with the answer.
+   */
+  firstRoundDelayMs?: number;
   setTimer(fn: () => void, ms: number): unknown;
   /** The clock the engine's due times are on (defaults to Date.now). */
   now?(): number;
@@ -186,7 +192,8 @@ export function startDeliveryRunner(deps: DeliveryRunnerDeps): DeliveryRunner {
     return run();
   }
 
-  void run();
+  if (deps.firstRoundDelayMs) timer = deps.setTimer(() => void kick(), deps.firstRoundDelayMs);
+  else void run();
   return {
     kick,
     stop() {

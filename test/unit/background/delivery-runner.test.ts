@@ -15,12 +15,12 @@ const INTERVAL = 60_000;
 
 const EMPTY: PollReport = { processed: 0, outcomes: [], unreachable: [] };
 
-function harness() {
+function harness(options: { firstRoundDelayMs?: number } = {}) {
   const polls: Array<string[] | 'all'> = [];
   const hints: Array<Record<string, string>> = [];
   const calls: string[] = [];
   let gate: Promise<void> | undefined;
-  const state = { time: 0, timerMs: [] as number[], maintained: 0 };
+  const state = { time: 0, timerMs: [] as number[], timers: [] as Array<() => void>, maintained: 0 };
   const contacts = [ME, A, B];
   const engine = {
     flush: async () => {
@@ -51,9 +51,11 @@ function harness() {
       return { close() {} };
     },
     pollIntervalMs: INTERVAL,
+    ...options,
     now: () => state.time,
-    setTimer: (_fn, ms) => {
+    setTimer: (fn, ms) => {
       state.timerMs.push(ms);
+      state.timers.push(fn);
       return ms;
     },
     clearTimer: () => {},
@@ -93,6 +95,23 @@ describe('the delivery runner', () => {
     await h.settled();
     expect(h.polls).toEqual(['all', [A], [B]]);
     h.runner.stop();
+  });
+
+  it('with a first-round delay, starts the full round when the timer fires, or at once when kicked', async () => {
+    const timed = harness({ firstRoundDelayMs: 1000 });
+    await timed.settled();
+    expect(timed.polls).toEqual([]);
+    expect(timed.state.timerMs).toEqual([1000]);
+    timed.state.timers[0]!();
+    await timed.settled();
+    expect(timed.polls).toEqual(['all']);
+    timed.runner.stop();
+
+    const kicked = harness({ firstRoundDelayMs: 1000 });
+    await kicked.settled();
+    await kicked.runner.kick(); // e.g. the alarm woke the worker
+    expect(kicked.polls).toEqual(['all']);
+    kicked.runner.stop();
   });
 
   it('after a new contact, the next round reads every repo whatever woke it', async () => {
