@@ -5,9 +5,10 @@ import STYLE from './convo-mount.css?inline';
 
 /**
  * What the content script puts into bsky.app's conversation screen: a lock toggle and, once the
- * user opens it, the panel iframe. The toggle only shows state and opens or closes the panel; turning encryption on or
- * off happens inside the panel (extension origin), so a page script that forges clicks or
- * restyles our host cannot change what is encrypted. No message text ever passes through here.
+ * user opens it, the panel iframe. The toggle only shows state and opens or closes the panel;
+ * turning encryption on or off happens inside the panel (extension origin), so a page script
+ * that forges clicks or restyles our host cannot change what is encrypted. No message text ever
+ * passes through here.
  */
 export interface ConvoMount {
   readonly convoId: string;

@@ -168,10 +168,10 @@ async function turnOrder(
  * How long after first noticing `change` this device should wait before committing it. One
  * order of the leaves per epoch decides turns, `staggerSlotMs` apart: the epoch's committer
  * first, then recently active people's leaves (in a big group most members are offline, and
- * their turns would only be waited out), each part by a hash of group, epoch and leaf index. The owner's remaining devices go first, in that order. Everyone else
- * waits for the owner's turns and then takes the turn of their place in the whole order, so the
- * same member is first for every change that no owner makes (leaves, newcomers) and commits
- * them all at once. For a new device whose owner has devices in the group, the others wait
+ * their turns would only be waited out), each part by a hash of group, epoch and leaf index.
+ * The owner's remaining devices go first, in that order. Everyone else waits for the owner's
+ * turns and then takes the turn of their place in the whole order, so the same member is first
+ * for every change that no owner makes (leaves, newcomers) and commits them all at once. For a new device whose owner has devices in the group, the others wait
  * `peerAddDelayMs` more: adding is the owner's job while one of their devices is online. Two
  * members acting at once is still correct (§6.7 picks one commit); turns only make it rare.
  */
