@@ -31,7 +31,7 @@ export async function afterOwnCommit(
   const sealedGroup = { ...group, current: sealed.current };
   const next: GroupRecord = {
     ...sealedGroup,
-    ...enterEpoch(sealedGroup, encodeState(newState), await epochRecordFor(deps.mls, newState, ownLeaf(state)), deps.policy.retainedEpochs),
+    ...enterEpoch(sealedGroup, encodeState(newState), await epochRecordFor(deps.mls, newState), deps.policy.retainedEpochs),
     parent: { state: group.state, winnerRank: await commitRank(commit), appliedAt: deps.clock.now(), sentSince: [], intent },
     memberDids: didsOf(newState),
     ...(options.pathUpdate ? { lastPathUpdateAt: deps.clock.now(), sentSinceUpdate: 0 } : {}),
@@ -112,12 +112,7 @@ export async function receiveCommit(
     const marked = await spend();
     const next: GroupRecord = {
       ...marked,
-      ...enterEpoch(
-        marked,
-        encodeState(result.newState),
-        await epochRecordFor(deps.mls, result.newState, result.committer.leafIndex),
-        deps.policy.retainedEpochs,
-      ),
+      ...enterEpoch(marked, encodeState(result.newState), await epochRecordFor(deps.mls, result.newState), deps.policy.retainedEpochs),
       parent: { state: group.state, winnerRank: rank, appliedAt: now, sentSince: [] },
       memberDids: didsOf(result.newState),
       active: !result.removedSelf,
@@ -141,7 +136,7 @@ export async function receiveCommit(
   let next: GroupRecord = {
     ...marked,
     state: encodeState(result.newState),
-    current: await epochRecordFor(deps.mls, result.newState, result.committer.leafIndex),
+    current: await epochRecordFor(deps.mls, result.newState),
     parent: { state: group.parent.state, winnerRank: rank, appliedAt: now, sentSince: [] },
     memberDids: didsOf(result.newState),
     active: !result.removedSelf,

@@ -1,5 +1,5 @@
 import { toHex } from '../bytes';
-import { groupConversation, groupId as mlsGroupId, members, ownLeafIndex, type GroupState } from '../mls';
+import { groupConversation, groupId as mlsGroupId, members, type GroupState } from '../mls';
 import { sealInvite, sealInviteBundle, sealInviteReference } from '../protocol/invite';
 import { didOfIdentity } from '../protocol/device-uri';
 import type { DeliveryDeps } from './delivery-deps';
@@ -36,8 +36,7 @@ export async function newGroupRecord(
     groupId: toHex(mlsGroupId(state)),
     ...(conversation ? { convoId: conversation } : {}),
     state: encodeState(state),
-    // A group we created is in the epoch of our own commit adding its members.
-    current: await epochRecordFor(deps.mls, state, origin === 'created' ? ownLeafIndex(state) : undefined),
+    current: await epochRecordFor(deps.mls, state),
     retained: [],
     memberDids: didsOf(state),
     active: true,

@@ -19,13 +19,6 @@ export interface EpochRecord {
   tags: TagWindow;
   /** Our next counter in this epoch; persisted before anything using it is published. */
   nextCounter: number;
-  /**
-   * Leaf index of the member whose commit made this epoch (ours when we committed or created
-   * the group). It was online last, so it takes the first turn for membership changes (§6.9).
-   * Absent for an epoch entered by a Welcome (the GroupInfo's signer is not passed on to us)
-   * and on records stored before it was kept.
-   */
-  committer?: number;
 }
 
 export interface GroupRecord {

@@ -3,11 +3,8 @@ import { deriveEpochKeys } from '../protocol/epoch-keys';
 import { createTagWindow } from '../protocol/tags';
 import type { EpochRecord, GroupRecord } from './delivery-state';
 
-/**
- * The envelope and tag keys of the state's epoch and a fresh tag window over every leaf.
- * `committer`: the leaf whose commit made this epoch, when known (see EpochRecord).
- */
-export async function epochRecordFor(mls: MlsContext, state: GroupState, committer?: number): Promise<EpochRecord> {
+/** The envelope and tag keys of the state's epoch and a fresh tag window over every leaf. */
+export async function epochRecordFor(mls: MlsContext, state: GroupState): Promise<EpochRecord> {
   const keys = await deriveEpochKeys(mls, state);
   return {
     epoch: epoch(state).toString(),
@@ -18,7 +15,6 @@ export async function epochRecordFor(mls: MlsContext, state: GroupState, committ
       members(state).map((m) => m.leafIndex),
     ),
     nextCounter: 0,
-    ...(committer === undefined ? {} : { committer }),
   };
 }
 

@@ -141,37 +141,31 @@ async function leafRank(groupId: string, epoch: string, leafIndex: number): Prom
 }
 
 /**
- * The group's leaves in turn order: the epoch's committer first (it was online last), then
- * those of recently active people, then the rest, each part by a hash every member computes
- * alike for this epoch. Members' views of who is active come from the same repos, so they
- * rarely differ; a member that joined in this epoch does not know the committer. §6.7 settles
- * the commits such differences let through.
+ * The group's leaves in turn order: those of recently active people first, then the rest, each
+ * part by a hash every member computes alike for this epoch. Members' views of who is active
+ * come from the same repos, so they rarely differ (and §6.7 settles it when they do).
  */
-async function turnOrder(
-  groupId: string,
-  epoch: string,
-  leaves: Member[],
-  active: ReadonlySet<string>,
-  committer: number | undefined,
-): Promise<number[]> {
+async function turnOrder(groupId: string, epoch: string, leaves: Member[], active: ReadonlySet<string>): Promise<number[]> {
   const withRank = await Promise.all(
     leaves.map(async (m) => ({
       leaf: m.leafIndex,
-      part: m.leafIndex === committer ? 0 : active.has(didOfIdentity(m.identity) ?? '') ? 1 : 2,
+      first: active.has(didOfIdentity(m.identity) ?? ''),
       rank: await leafRank(groupId, epoch, m.leafIndex),
     })),
   );
-  return withRank.sort((a, b) => a.part - b.part || (a.rank < b.rank ? -1 : 1)).map((r) => r.leaf);
+  return withRank
+    .sort((a, b) => (a.first !== b.first ? (a.first ? -1 : 1) : a.rank < b.rank ? -1 : 1))
+    .map((r) => r.leaf);
 }
 
 /**
  * How long after first noticing `change` this device should wait before committing it. One
- * order of the leaves per epoch decides turns, `staggerSlotMs` apart: the epoch's committer
- * first, then recently active people's leaves (in a big group most members are offline, and
- * their turns would only be waited out), each part by a hash of group, epoch and leaf index.
- * The owner's remaining devices go first, in that order. Everyone else waits for the owner's
- * turns and then takes the turn of their place in the whole order, so the same member is first
- * for every change that no owner makes (leaves, newcomers) and commits them all at once. For a new device whose owner has devices in the group, the others wait
+ * order of the leaves per epoch decides turns, `staggerSlotMs` apart: recently active people's
+ * leaves first (in a big group most members are offline, and their turns would only be waited
+ * out), each part by a hash of group, epoch and leaf index. The owner's remaining devices go first, in that order. Everyone else
+ * waits for the owner's turns and then takes the turn of their place in the whole order, so the
+ * same member is first for every change that no owner makes (leaves, newcomers) and commits
+ * them all at once. For a new device whose owner has devices in the group, the others wait
  * `peerAddDelayMs` more: adding is the owner's job while one of their devices is online. Two
  * members acting at once is still correct (§6.7 picks one commit); turns only make it rare.
  */
@@ -185,7 +179,7 @@ export async function turnDelayMs(
 ): Promise<number> {
   const own = ownLeafIndex(state);
   const leaves = members(state);
-  const order = await turnOrder(group.groupId, group.current.epoch, leaves, active, group.current.committer);
+  const order = await turnOrder(group.groupId, group.current.epoch, leaves, active);
   const owners = new Set(leaves.filter((m) => didOfIdentity(m.identity) === change.owner).map((m) => m.leafIndex));
   // Leaving people do not act; a revoked leaf is not its owner's to remove.
   const ownerActors =

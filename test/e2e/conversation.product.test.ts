@@ -26,6 +26,13 @@ import {
 const POLL = { timeout: 10_000, interval: 100 };
 /** The background reads peers' repos when the PDS firehose wakes it, and every minute anyway. */
 const DELIVERY = { timeout: 60_000, interval: 250 };
+/**
+ * Adding bob's new device (§6.9): while bob's devices of the earlier e2e files are in the group
+ * (their profiles are closed), alice's device waits `peerAddDelayMs` (30 s) plus its turn, up to
+ * one 15 s slot per leaf ahead of it in the epoch's order (at most 6 leaves here), then bob reads
+ * the invite: up to 2 min by the protocol, plus delivery.
+ */
+const PEER_ADD = { timeout: 180_000, interval: 250 };
 
 /**
  * Two browser profiles, two people: alice and bob (the demo accounts) each sign in on their own
@@ -126,7 +133,7 @@ describe('Chromium: an encrypted conversation between two profiles', () => {
     bobPanel = await openPanelChromium(bobPage, direct);
     // Nobody touches bob's toggle: everyone in the conversation who runs the extension joins
     // the group automatically (DESIGN.md), and the panel then shows the conversation encrypted.
-    await expect.poll(nudging(bobPanel, bob.did), DELIVERY).toMatchObject(encryptedAndJoined(direct));
+    await expect.poll(nudging(bobPanel, bob.did), PEER_ADD).toMatchObject(encryptedAndJoined(direct));
     done.bobJoined = true;
     // bob's device joined from an invite: his panel says earlier messages are unreadable there;
     // alice's, whose device created the group, does not.
@@ -134,7 +141,7 @@ describe('Chromium: an encrypted conversation between two profiles', () => {
     expect((await summary(alicePanel, alice.did)()).joinedNotice).toBeNull();
     // The lock toggle in bob's bsky.app page follows (the background pushes the status).
     await expect.poll(() => bobPage.evaluate(snapshotMounts), POLL).toMatchObject({ hosts: [{ convoId: direct, state: 'on' }] });
-  }, 100_000);
+  }, 240_000);
 
   it('alice writes, bob reads; bob answers, alice reads (Enter sends)', async () => {
     needs('bobJoined');

@@ -105,28 +105,6 @@ describe('turns for a membership change', () => {
     }
   });
 
-  it("the epoch's committer takes the first turn, before recently active people", async () => {
-    const newcomer = { kind: 'add', key: 'add g', owner: did('gina') } as MembershipChange;
-    const ofAlice = { kind: 'add', key: 'add a3', owner: DIDS.alice } as MembershipChange;
-    const active = new Set([DIDS.alice, DIDS.carol]);
-    for (const committer of ['bob1', 'carol1'] as const) {
-      const leaf = memberOf(committer).leafIndex;
-      const withCommitter = (state: GroupState) => ({ ...record(state), current: { epoch: '1', committer: leaf } }) as GroupRecord;
-      const d: Record<string, number> = {};
-      const forAlice: Record<string, number> = {};
-      for (const [name, state] of Object.entries(states)) {
-        d[name] = await turnDelayMs(DEFAULT_DELIVERY_POLICY, withCommitter(state), state, newcomer, active);
-        forAlice[name] = await turnDelayMs(DEFAULT_DELIVERY_POLICY, withCommitter(state), state, ofAlice, active);
-      }
-      expect(d[committer]).toBe(0);
-      expect(sorted(Object.values(d))).toEqual([0, SLOT, 2 * SLOT, 3 * SLOT]);
-      // A new device of alice's: her own devices still go first; of the others, the committer
-      // is the first to step in once the peer delay has passed.
-      expect(sorted([forAlice.alice1!, forAlice.alice2!])).toEqual([0, SLOT]);
-      expect(forAlice[committer]).toBe(PEER);
-    }
-  });
-
   it('every member computes the same order', async () => {
     const change = { kind: 'add', key: 'add z', owner: did('erin') } as MembershipChange;
     const first = await delays(change);
