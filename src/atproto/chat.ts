@@ -1,5 +1,8 @@
-import type { Agent } from '@atproto/api';
+import type { Client } from '@atproto/lex';
 import { AtmError } from '../errors';
+import * as lexicons from '../lexicons';
+
+const convo = lexicons.chat.bsky.convo;
 
 /** A conversation member as bsky's chat service describes them (public profile data). */
 export interface ChatMember {
@@ -30,13 +33,16 @@ function chatError(error: unknown, operation: string): AtmError {
   });
 }
 
-/** chat.bsky.convo.* through the PDS proxy (the agent from session.ts's chatAgent). */
-export function chatClient(chat: Agent): ChatClient {
+/**
+ * chat.bsky.convo.* through the PDS proxy (the client from session.ts's chatAgent). Answers are
+ * validated against the official lexicons (lexicons/chat/bsky) before they are used.
+ */
+export function chatClient(chat: Client): ChatClient {
   return {
     async members(convoId) {
       try {
-        const { data } = await chat.chat.bsky.convo.getConvo({ convoId });
-        return data.convo.members.map((m) => ({
+        const { body } = await chat.xrpc(convo.getConvo.main, { params: { convoId } });
+        return body.convo.members.map((m) => ({
           did: m.did,
           handle: m.handle,
           ...(m.displayName ? { displayName: m.displayName } : {}),
@@ -52,10 +58,12 @@ export function chatClient(chat: Agent): ChatClient {
       let seen = 0;
       try {
         do {
-          const { data } = await chat.chat.bsky.convo.listConvos({ limit: Math.min(100, maxConvos - seen), cursor });
-          for (const convo of data.convos) for (const m of convo.members) dids.add(m.did);
-          seen += data.convos.length;
-          cursor = data.cursor && data.convos.length > 0 ? data.cursor : undefined;
+          const { body } = await chat.xrpc(convo.listConvos.main, {
+            params: { limit: Math.min(100, maxConvos - seen), ...(cursor ? { cursor } : {}) },
+          });
+          for (const c of body.convos) for (const m of c.members) dids.add(m.did);
+          seen += body.convos.length;
+          cursor = body.cursor && body.convos.length > 0 ? body.cursor : undefined;
         } while (cursor && seen < maxConvos);
       } catch (error) {
         throw chatError(error, 'listConvos');
@@ -64,7 +72,7 @@ export function chatClient(chat: Agent): ChatClient {
     },
     async sendPlain(convoId, text) {
       try {
-        await chat.chat.bsky.convo.sendMessage({ convoId, message: { text } });
+        await chat.xrpc(convo.sendMessage.main, { body: { convoId, message: { text } } });
       } catch (error) {
         throw chatError(error, 'sendMessage');
       }

@@ -1,8 +1,11 @@
-import type { Agent } from '@atproto/api';
+import { Client, jsonToLex, lexToJson, type Agent, type JsonValue, type LexMap, type LexValue, type NsidString } from '@atproto/lex';
 import { cidForRawBytes, parseCidSafe } from '@atproto/lex-data';
 import { AtmError, isAtmError } from '../errors';
 import type { OwnRepo, PublicRepos, RepoRecord } from '../engine/ports';
+import * as lexicons from '../lexicons';
 import { fetchBytes, type FetchLike } from './http';
+
+const repoMethods = lexicons.com.atproto.repo;
 import type { IdentityResolver } from './identity';
 
 /**
@@ -24,24 +27,24 @@ function networkError(error: unknown, operation: string): AtmError {
  * "unknown"; we validate against our lexicons ourselves before every write and after every read.
  */
 export function agentOwnRepo(agent: Agent, did: string): OwnRepo {
+  const client = new Client(agent);
+  const repo = did as `did:${string}:${string}`;
   return {
     did,
     async putRecord(collection, rkey, record) {
       try {
-        const res = await agent.com.atproto.repo.putRecord({
-          repo: did,
-          collection,
-          rkey,
-          record: record as Record<string, unknown>,
+        // The engine hands over records in their JSON form; the client encodes lex values.
+        const res = await client.xrpc(repoMethods.putRecord.main, {
+          body: { repo, collection: collection as NsidString, rkey, record: jsonToLex(record as JsonValue) as LexMap },
         });
-        return { uri: res.data.uri, cid: res.data.cid };
+        return { uri: res.body.uri, cid: res.body.cid };
       } catch (error) {
         throw networkError(error, 'putRecord');
       }
     },
     async deleteRecord(collection, rkey) {
       try {
-        await agent.com.atproto.repo.deleteRecord({ repo: did, collection, rkey });
+        await client.xrpc(repoMethods.deleteRecord.main, { body: { repo, collection: collection as NsidString, rkey } });
       } catch (error) {
         throw networkError(error, 'deleteRecord');
       }
@@ -49,8 +52,8 @@ export function agentOwnRepo(agent: Agent, did: string): OwnRepo {
     async uploadBlob(bytes) {
       let blob: unknown;
       try {
-        const res = await agent.com.atproto.repo.uploadBlob(bytes, { encoding: 'application/octet-stream' });
-        blob = res.data.blob;
+        const res = await client.xrpc(repoMethods.uploadBlob.main, { body: bytes, encoding: 'application/octet-stream' });
+        blob = res.body.blob;
       } catch (error) {
         // Over the PDS's blob limit: retrying cannot help, unlike every other failure here.
         if ((error as { status?: number }).status === 413) {
@@ -61,8 +64,8 @@ export function agentOwnRepo(agent: Agent, did: string): OwnRepo {
         }
         throw networkError(error, 'uploadBlob');
       }
-      // The client hands back a BlobRef object; records take its lexicon JSON form.
-      const json = typeof (blob as { toJSON?: unknown })?.toJSON === 'function' ? (blob as { toJSON(): unknown }).toJSON() : blob;
+      // The client hands back a lex BlobRef (its CID an object); records take its JSON form.
+      const json = lexToJson(blob as LexValue);
       const ref = json as { $type?: unknown; ref?: { $link?: unknown }; size?: unknown } | undefined;
       if (ref?.$type !== 'blob' || typeof ref.ref?.$link !== 'string' || ref.size !== bytes.length) {
         throw new AtmError('InvalidRecord', 'uploadBlob answer is not a ref to the uploaded blob', {

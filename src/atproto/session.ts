@@ -1,5 +1,7 @@
-import { type Agent, AtpAgent, XRPCError } from '@atproto/api';
+import { buildAgent, Client, xrpc, XrpcResponseError, type Agent, type DidString, type HandleString } from '@atproto/lex';
+import { PasswordSession } from '@atproto/lex-password-session';
 import { AtmError } from '../errors';
+import * as lexicons from '../lexicons';
 import { createIdentityResolver, isAtprotoDid, isSecureEndpoint } from './identity';
 
 /** Where sign-in looks things up; plain data from the extension's settings. */
@@ -55,9 +57,9 @@ export interface ResumedSession {
   /** Store this one: it differs from the stored session when the tokens were refreshed. */
   session: Session;
   /** Authenticated on the user's PDS (repo writes). */
-  agent: AtpAgent;
+  agent: Agent;
   /** The same session, proxied to the chat service (chat.bsky.convo.*). */
-  chat: Agent;
+  chat: Client;
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
@@ -87,32 +89,44 @@ export async function signIn(
   parseProxy(config.chatProxy);
   const fetch = timedFetch(deps);
   const account = await resolveAccount(config, identifier, fetch, deps.timeoutMs);
-  const agent = new AtpAgent({ service: account.pds, fetch });
+  let data: lexicons.com.atproto.server.createSession.$OutputBody;
   try {
-    await agent.login({ identifier: account.did, password });
+    const res = await xrpc(buildAgent({ service: account.pds, fetch }), lexicons.com.atproto.server.createSession.main, {
+      body: { identifier: account.did, password },
+    });
+    data = res.body;
   } catch (error) {
     throw loginError(error, account.did);
   }
-  const data = agent.session;
-  if (!data || data.did !== account.did) {
-    await agent.logout();
+  const session: Session = {
+    did: data.did,
+    handle: account.handle,
+    pds: account.pds,
+    accessJwt: data.accessJwt,
+    refreshJwt: data.refreshJwt,
+    createdAt: new Date(deps.now?.() ?? Date.now()).toISOString(),
+  };
+  // Signing in succeeded but cannot be used: do not leave a session behind on the PDS.
+  const revoke = () => signOut(session, deps);
+  if (data.did !== account.did) {
+    await revoke();
     throw new AtmError('Network', 'the PDS signed in another account than the one asked for', { did: account.did });
   }
   if (data.active === false) {
-    await agent.logout();
+    await revoke();
     throw new AtmError('AccountUnavailable', 'this account is not active on its PDS', {
       did: account.did,
       status: data.status,
     });
   }
   try {
-    await chatAgent(config, agent).chat.bsky.convo.listConvos({ limit: 1 });
+    await chatAgent(config, agentFor(session, { fetch })).xrpc(lexicons.chat.bsky.convo.listConvos.main, { params: { limit: 1 } });
   } catch (error) {
-    // Signing in succeeded: do not leave a session behind that nobody will use.
-    await agent.logout();
+    await revoke();
     // The PDS refuses to proxy chat.bsky.* for an app password created without DM access:
     // 400 InvalidToken ("Bad token method"; pipethrough's PRIVILEGED_METHODS).
-    if (error instanceof XRPCError && error.status === 400 && error.error === 'InvalidToken') {
+    const failure = xrpcFailure(error);
+    if (failure?.status === 400 && failure.error === 'InvalidToken') {
       throw new AtmError(
         'NoDmAccess',
         "this app password does not allow direct messages: create one with 'Allow access to your direct messages'",
@@ -122,15 +136,7 @@ export async function signIn(
     throw xrpcNetworkError(error, 'chat.bsky.convo.listConvos', { did: account.did });
   }
   const scope = jwtClaims(data.accessJwt)?.scope;
-  return {
-    did: data.did,
-    handle: account.handle,
-    pds: account.pds,
-    accessJwt: data.accessJwt,
-    refreshJwt: data.refreshJwt,
-    createdAt: new Date(deps.now?.() ?? Date.now()).toISOString(),
-    ...(typeof scope === 'string' ? { appPassword: scope !== FULL_ACCESS_SCOPE } : {}),
-  };
+  return { ...session, ...(typeof scope === 'string' ? { appPassword: scope !== FULL_ACCESS_SCOPE } : {}) };
 }
 
 /**
@@ -155,38 +161,49 @@ export async function resumeSession(
 
 /**
  * An agent on the session's PDS with its tokens, without a network round trip. When the PDS
- * says the access token expired, the agent refreshes it and retries; deps.onSessionChange gets
- * the new tokens to store.
+ * says the access token expired, the agent refreshes it and retries (@atproto/lex-password-session);
+ * deps.onSessionChange gets the new tokens to store.
+ *
+ * Requests go to the session's PDS only, the one found from the DID document at sign-in: the
+ * refresh answer may carry a DID document of the PDS's choosing, which the library would
+ * otherwise follow with our tokens.
  */
-export function agentFor(session: Session, deps: AgentDeps = {}): AtpAgent {
+export function agentFor(session: Session, deps: AgentDeps = {}): Agent {
   assertSession(session);
+  const doFetch = deps.fetch ?? globalThis.fetch.bind(globalThis);
+  const pdsOrigin = new URL(session.pds).origin;
+  const fetch: typeof globalThis.fetch = (input, init) => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    if (url.origin !== pdsOrigin) {
+      return Promise.reject(new AtmError('Network', 'refused a request outside the signed-in PDS', { origin: url.origin }));
+    }
+    return doFetch(input, init);
+  };
   let current = session;
-  const agent = new AtpAgent({
-    service: session.pds,
-    ...(deps.fetch ? { fetch: deps.fetch } : {}),
-    persistSession: (event, data) => {
-      if (event === 'update' && data) {
+  return new PasswordSession(
+    {
+      service: session.pds,
+      did: session.did as DidString,
+      handle: session.handle as HandleString,
+      accessJwt: session.accessJwt,
+      refreshJwt: session.refreshJwt,
+      active: true,
+    },
+    {
+      fetch,
+      onUpdated: (data) => {
         current = { ...current, accessJwt: data.accessJwt, refreshJwt: data.refreshJwt };
         deps.onSessionChange?.(current);
-      } else if (event === 'expired') {
-        deps.onSessionChange?.(undefined);
-      }
+      },
+      onDeleted: () => deps.onSessionChange?.(undefined),
     },
-  });
-  agent.sessionManager.session = {
-    did: session.did,
-    handle: session.handle,
-    accessJwt: session.accessJwt,
-    refreshJwt: session.refreshJwt,
-    active: true,
-  };
-  return agent;
+  );
 }
 
-/** The agent proxied to the chat service named in the config (`atproto-proxy` header). */
-export function chatAgent(config: Pick<SessionConfig, 'chatProxy'>, agent: Agent): Agent {
-  const { did, serviceId } = parseProxy(config.chatProxy);
-  return agent.withProxy(serviceId, did);
+/** A client proxied to the chat service named in the config (`atproto-proxy` header). */
+export function chatAgent(config: Pick<SessionConfig, 'chatProxy'>, agent: Agent): Client {
+  parseProxy(config.chatProxy);
+  return new Client(agent, { service: config.chatProxy as `did:${string}:${string}#${string}` });
 }
 
 /**
@@ -196,8 +213,7 @@ export function chatAgent(config: Pick<SessionConfig, 'chatProxy'>, agent: Agent
  */
 export async function signOut(session: Session, deps: SessionDeps = {}): Promise<void> {
   try {
-    const client = new AtpAgent({ service: session.pds, fetch: timedFetch(deps) });
-    await client.com.atproto.server.deleteSession(undefined, {
+    await xrpc(buildAgent({ service: session.pds, fetch: timedFetch(deps) }), lexicons.com.atproto.server.deleteSession.main, {
       headers: { authorization: `Bearer ${session.refreshJwt}` },
     });
   } catch {
@@ -252,15 +268,15 @@ async function resolveAccount(
 async function resolveHandle(service: string, handle: string, fetch: typeof globalThis.fetch): Promise<string> {
   let did: string;
   try {
-    const res = await new AtpAgent({ service, fetch }).com.atproto.identity.resolveHandle({ handle });
-    did = res.data.did;
+    const res = await xrpc(buildAgent({ service, fetch }), lexicons.com.atproto.identity.resolveHandle.main, {
+      params: { handle: handle as HandleString },
+    });
+    did = res.body.did;
   } catch (error) {
     // The lexicon names HandleNotFound; the PDS and the AppView answer 400 InvalidRequest for an
     // unknown handle (the handle's syntax was checked before asking).
-    if (
-      error instanceof XRPCError &&
-      (error.error === 'HandleNotFound' || (error.status === 400 && error.error === 'InvalidRequest'))
-    ) {
+    const failure = xrpcFailure(error);
+    if (failure && (failure.error === 'HandleNotFound' || (failure.status === 400 && failure.error === 'InvalidRequest'))) {
       throw new AtmError('HandleNotFound', 'no account has this handle', { handle });
     }
     throw xrpcNetworkError(error, 'com.atproto.identity.resolveHandle', { handle });
@@ -271,19 +287,20 @@ async function resolveHandle(service: string, handle: string, fetch: typeof glob
 }
 
 function loginError(error: unknown, did: string): AtmError {
-  if (error instanceof XRPCError) {
+  const failure = xrpcFailure(error);
+  if (failure) {
     // Accounts with email two-factor need a code for the account password, never for an app
     // password: the popup takes app passwords only.
-    if (error.error === 'AuthFactorTokenRequired') {
+    if (failure.error === 'AuthFactorTokenRequired') {
       return new AtmError('InvalidCredentials', 'this account asks for an email code: sign in with an app password', {
         did,
-        reason: error.error,
+        reason: failure.error,
       });
     }
-    if (error.error === 'AccountTakedown') {
-      return new AtmError('AccountUnavailable', 'this account has been taken down', { did, reason: error.error });
+    if (failure.error === 'AccountTakedown') {
+      return new AtmError('AccountUnavailable', 'this account has been taken down', { did, reason: failure.error });
     }
-    if (error.status === 401 || error.error === 'AuthenticationRequired') {
+    if (failure.status === 401 || failure.error === 'AuthenticationRequired') {
       return new AtmError('InvalidCredentials', 'wrong handle or app password', { did });
     }
   }
@@ -291,22 +308,19 @@ function loginError(error: unknown, did: string): AtmError {
 }
 
 async function refresh(session: Session, deps: SessionDeps): Promise<Session> {
-  const client = new AtpAgent({ service: session.pds, fetch: timedFetch(deps) });
   let data: { did: string; accessJwt: string; refreshJwt: string };
   try {
-    const res = await client.com.atproto.server.refreshSession(undefined, {
+    const res = await xrpc(buildAgent({ service: session.pds, fetch: timedFetch(deps) }), lexicons.com.atproto.server.refreshSession.main, {
       headers: { authorization: `Bearer ${session.refreshJwt}` },
     });
-    data = res.data;
+    data = res.body;
   } catch (error) {
     // The PDS no longer honours the refresh token (signed out, expired, app password revoked).
-    if (
-      error instanceof XRPCError &&
-      (error.status === 401 || error.error === 'ExpiredToken' || error.error === 'InvalidToken')
-    ) {
+    const failure = xrpcFailure(error);
+    if (failure && (failure.status === 401 || failure.error === 'ExpiredToken' || failure.error === 'InvalidToken')) {
       throw new AtmError('SessionExpired', 'the session has ended: sign in again', {
         did: session.did,
-        reason: error.error,
+        reason: failure.error,
       });
     }
     throw xrpcNetworkError(error, 'com.atproto.server.refreshSession', { did: session.did });
@@ -317,13 +331,18 @@ async function refresh(session: Session, deps: SessionDeps): Promise<Session> {
   return { ...session, accessJwt: data.accessJwt, refreshJwt: data.refreshJwt };
 }
 
+/** What an XRPC server answered, when it answered (not a network failure or a bad answer). */
+function xrpcFailure(error: unknown): { status: number; error: string } | undefined {
+  return error instanceof XrpcResponseError ? { status: error.status, error: error.error } : undefined;
+}
+
 function xrpcNetworkError(error: unknown, operation: string, context: Record<string, unknown>): AtmError {
   if (error instanceof AtmError) return error;
-  const xrpc = error instanceof XRPCError ? error : undefined;
+  const failure = xrpcFailure(error);
   return new AtmError(
     'Network',
     `${operation} failed`,
-    { ...context, operation, status: xrpc?.status, error: xrpc?.error },
+    { ...context, operation, status: failure?.status, error: failure?.error },
     { cause: error },
   );
 }

@@ -106,6 +106,14 @@ export function createHandlers(deps: BackgroundDeps): RpcHandlers {
           ),
         ),
     );
+    // Members with no device in the group: whether they publish one at all (in parallel, as the
+    // safety states: a 50-member conversation without a group would otherwise wait 50 reads).
+    const publishes = new Map<string, boolean>();
+    await Promise.all(
+      chatMembers
+        .filter((m) => !devices.has(m.did))
+        .map(async (m) => void publishes.set(m.did, await publishesDevices(account, m.did))),
+    );
     const members: MemberView[] = [];
     for (const m of chatMembers) {
       const inGroup = devices.get(m.did) ?? [];
@@ -116,7 +124,7 @@ export function createHandlers(deps: BackgroundDeps): RpcHandlers {
         ...(m.avatar ? { avatar: m.avatar } : {}),
         // In the group means the Authentication Service accepted them (CAR-verified).
         devices: inGroup.map((uri) => ({ uri, verified: true })),
-        withoutExtension: inGroup.length === 0 && !(await publishesDevices(account, m.did)),
+        withoutExtension: inGroup.length === 0 && !publishes.get(m.did),
         ...(safety.has(m.did) ? { safety: safety.get(m.did) } : {}),
       });
     }

@@ -15,7 +15,7 @@ import { newTid } from '../../src/engine/tid';
 import { decodeGroupState, epochAuthenticator, members } from '../../src/mls';
 import { didOfIdentity } from '../../src/protocol/device-uri';
 import { expectUnreadableAfter } from '../integration/unreadable';
-import { resumeCreationSession, uniqueName, type Account } from '../net/accounts';
+import { chatAsAccount, resumeCreationSession, uniqueName, type Account } from '../net/accounts';
 import { attachNetwork } from '../net/remote';
 import { startReplica, type Replica } from '../net/replica/index';
 import { clock, deliveryEngineFor, shell, startDevice, type TestDevice } from '../integration/device-harness';
@@ -116,7 +116,7 @@ describe(`Chromium: a ${SIZE}-member bsky group conversation through the extensi
   // subject is the extension (which proves every member itself).
   const nodeShell = shell(network.plcUrl);
 
-  const chatAs = async (account: Account) => chatAgent({ chatProxy }, await resumeCreationSession(network.pdsUrl, account));
+  const chatAs = (account: Account) => chatAsAccount(network.pdsUrl, account, chatProxy);
 
   async function nodeMember(account: Account, index: number): Promise<NodeMember> {
     const agent = await resumeCreationSession(network.pdsUrl, account);
@@ -211,7 +211,10 @@ describe(`Chromium: a ${SIZE}-member bsky group conversation through the extensi
     await panel.getByTestId('panel-encrypt-toggle').click();
     await expect
       .poll(summary, { timeout: 120_000, interval: 250 })
-      .toMatchObject({ status: `Conversation ${convoId}: encryption on`, composer: true, failure: null });
+      // `joined` (the owner's own device listed in the group) waits for the panel's re-read: the
+      // status line turns on from the status event itself, before that re-read answers, and
+      // until then the members list is the one read before the group existed (0 devices each).
+      .toMatchObject({ status: `Conversation ${convoId}: encryption on`, composer: true, failure: null, joined: true });
     console.log(`[group50] turning encryption on for ${SIZE} people took ${Date.now() - started} ms`);
 
     const seen = await panel.evaluate(() => (window as unknown as { atmProgressSeen: string[] }).atmProgressSeen);

@@ -9,7 +9,7 @@ import { DEFAULT_POOL_POLICY } from '../../src/engine/key-package-pool';
 import { newTid } from '../../src/engine/tid';
 import { decodeGroupState, epochAuthenticator, members } from '../../src/mls';
 import { didOfIdentity } from '../../src/protocol/device-uri';
-import { resumeCreationSession, uniqueName, type Account } from '../net/accounts';
+import { chatAsAccount, resumeCreationSession, uniqueName, type Account } from '../net/accounts';
 import { attachNetwork } from '../net/remote';
 import { clock, deliveryEngineFor, startDevice, type TestDevice } from './device-harness';
 import { expectUnreadableAfter } from './unreadable';
@@ -35,8 +35,7 @@ let convoId: string;
 let groupId: string;
 
 const owner = () => everyone[0]!;
-const chatAs = async (account: Account) =>
-  chatAgent({ chatProxy: `${net.chat.did}#bsky_chat` }, await resumeCreationSession(net.pdsUrl, account));
+const chatAs = (account: Account) => chatAsAccount(net.pdsUrl, account, `${net.chat.did}#bsky_chat`);
 
 async function member(account: Account, index: number): Promise<Member> {
   const agent = await resumeCreationSession(net.pdsUrl, account);

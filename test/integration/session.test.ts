@@ -3,7 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { AtpAgent } from '@atproto/api';
 import { Secp256k1Keypair } from '@atproto/crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Agent } from '@atproto/lex';
+import { agentOwnRepo } from '../../src/atproto/repos';
 import { agentFor, resumeSession, signIn, signOut, type Session, type SessionConfig } from '../../src/atproto/session';
+import * as lexicons from '../../src/lexicons';
 import { isAtmError, type AtmError } from '../../src/errors';
 import { resumeCreationSession, uniqueName, type Account } from '../net/accounts';
 import { attachNetwork } from '../net/remote';
@@ -28,10 +31,11 @@ async function failure(p: Promise<unknown>): Promise<AtmError> {
   throw new Error('resolved, expected a rejection');
 }
 
-async function canWrite(agent: AtpAgent, did: string, text: string): Promise<void> {
+/** The agent writes to the account's repo (through the extension's own repo client). */
+async function canWrite(agent: Agent, did: string, text: string): Promise<void> {
   const collection = 'org.atmessaging.test';
   const rkey = uniqueName('rec');
-  await agent.com.atproto.repo.putRecord({ repo: did, collection, rkey, record: { $type: collection, text } });
+  await agentOwnRepo(agent, did).putRecord(collection, rkey, { $type: collection, text });
   const got = await new AtpAgent({ service: net.pdsUrl }).com.atproto.repo.getRecord({ repo: did, collection, rkey });
   expect(got.data.value).toMatchObject({ text });
 }
@@ -235,8 +239,8 @@ describe('resumeSession and signOut', () => {
     const resumed = await resumeSession(config, structuredClone(stored));
     expect(resumed.session).toEqual(stored);
     await canWrite(resumed.agent, bob.did, 'written after a resume');
-    const convos = await resumed.chat.chat.bsky.convo.listConvos({ limit: 1 });
-    expect(Array.isArray(convos.data.convos)).toBe(true);
+    const convos = await resumed.chat.xrpc(lexicons.chat.bsky.convo.listConvos.main, { params: { limit: 1 } });
+    expect(Array.isArray(convos.body.convos)).toBe(true);
   });
 
   it('refreshes an expired access token first (clock three hours ahead), and the new tokens work', async () => {

@@ -90,6 +90,15 @@ export async function signIn(
  * A full-access agent on the session createAccount opened, without a new login. The tokens are
  * short-lived (the PDS's access token lasts minutes to hours), so this is for tests, not storage.
  */
+/**
+ * The account's session proxied to a chat service (`<did>#<service id>`), with @atproto/api's
+ * full chat.bsky namespace: what a test does as a bsky.app user (create a group, leave it).
+ */
+export async function chatAsAccount(pdsUrl: string, account: Account, chatProxy: string): Promise<AtpAgent> {
+  const [did, serviceId] = chatProxy.split('#') as [`did:${string}`, string];
+  return (await resumeCreationSession(pdsUrl, account)).withProxy(serviceId, did) as AtpAgent;
+}
+
 export async function resumeCreationSession(pdsUrl: string, account: Account): Promise<AtpAgent> {
   const agent = new AtpAgent({ service: pdsUrl });
   await agent.resumeSession({

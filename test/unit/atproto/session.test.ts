@@ -265,8 +265,8 @@ describe('resumeSession and agentFor', () => {
       }),
     );
     const agent = agentFor(stored('access-1'), { fetch, onSessionChange: (s) => changes.push(s) });
-    const res = await agent.com.atproto.server.getSession();
-    expect(res.data.did).toBe(DID);
+    const res = await agent.fetchHandler('/xrpc/com.atproto.server.getSession', { method: 'GET' });
+    expect(await res.json()).toMatchObject({ did: DID });
     expect(changes).toEqual([{ ...stored('access-1'), accessJwt: 'access-2', refreshJwt: 'refresh-2' }]);
   });
 
@@ -283,7 +283,26 @@ describe('resumeSession and agentFor', () => {
       { ...stored('access-1'), refreshJwt: 'revoked' },
       { fetch, onSessionChange: (s) => changes.push(s) },
     );
-    await expect(agent.com.atproto.server.getSession()).rejects.toMatchObject({ error: 'ExpiredToken' });
+    const res = await agent.fetchHandler('/xrpc/com.atproto.server.getSession', { method: 'GET' });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: 'ExpiredToken' });
     expect(changes).toEqual([undefined]);
+  });
+
+  it('agentFor sends the tokens to the signed-in PDS only, whatever DID document a refresh names', async () => {
+    const elsewhere = 'https://elsewhere.example';
+    const movedDoc = () => ({ ...didDoc, service: [{ id: '#atproto_pds', type: 'AtprotoPersonalDataServer', serviceEndpoint: elsewhere }] });
+    const { fetch, calls } = scripted(
+      world({
+        [`${PDS}/xrpc/com.atproto.server.refreshSession`]: () =>
+          Response.json({ did: DID, handle: HANDLE, accessJwt: 'access-2', refreshJwt: 'refresh-2', didDoc: movedDoc(), emailConfirmed: true }),
+        [`${PDS}/xrpc/com.atproto.server.getSession`]: () => Response.json({ error: 'ExpiredToken', message: 'Token has expired' }, { status: 400 }),
+        [`${elsewhere}/xrpc/com.atproto.server.getSession`]: () => Response.json({ did: DID, handle: HANDLE }),
+      }),
+    );
+    const agent = agentFor(stored('access-1'), { fetch });
+    const error = await failure(agent.fetchHandler('/xrpc/com.atproto.server.getSession', { method: 'GET' }));
+    expect(error).toMatchObject({ code: 'Network', context: { origin: elsewhere } });
+    expect(calls.filter((c) => c.startsWith(elsewhere))).toEqual([]);
   });
 });

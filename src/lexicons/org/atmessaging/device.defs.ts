@@ -37,18 +37,20 @@ type Main = {
 export type { Main }
 
 /** The record's existence is the DID vouching for these keys; deleting it revokes the device. The record key is the device id. An MLS credential names this record by its AT-URI. */
-const main = l.record<'tid', Main>(
+const main = /*#__PURE__*/ l.record<'tid', Main>(
   'tid',
   $nsid,
-  l.object({
-    signatureKey: l.bytes({ minLength: 32, maxLength: 32 }),
-    inviteKey: l.bytes({ minLength: 32, maxLength: 32 }),
-    cipherSuites: l.array(l.integer({ minimum: 1, maximum: 65535 }), {
-      minLength: 1,
-      maxLength: 8,
-    }),
-    name: l.optional(l.string({ maxLength: 640, maxGraphemes: 64 })),
-    createdAt: l.string({ format: 'datetime' }),
+  /*#__PURE__*/ l.object({
+    signatureKey: /*#__PURE__*/ l.bytes({ minLength: 32, maxLength: 32 }),
+    inviteKey: /*#__PURE__*/ l.bytes({ minLength: 32, maxLength: 32 }),
+    cipherSuites: /*#__PURE__*/ l.array(
+      /*#__PURE__*/ l.integer({ minimum: 1, maximum: 65535 }),
+      { minLength: 1, maxLength: 8 },
+    ),
+    name: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.string({ maxLength: 640, maxGraphemes: 64 }),
+    ),
+    createdAt: /*#__PURE__*/ l.string({ format: 'datetime' }),
   }),
 )
 

@@ -31,14 +31,16 @@ type Main = {
 export type { Main }
 
 /** Exactly one of ciphertext or blob is present. See docs/protocol.md for the envelope. */
-const main = l.record<'tid', Main>(
+const main = /*#__PURE__*/ l.record<'tid', Main>(
   'tid',
   $nsid,
-  l.object({
-    tag: l.bytes({ minLength: 16, maxLength: 16 }),
-    ciphertext: l.optional(l.bytes({ minLength: 1, maxLength: 65600 })),
-    blob: l.optional(
-      l.blob({
+  /*#__PURE__*/ l.object({
+    tag: /*#__PURE__*/ l.bytes({ minLength: 16, maxLength: 16 }),
+    ciphertext: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.bytes({ minLength: 1, maxLength: 65600 }),
+    ),
+    blob: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.blob({
         accept: ['application/octet-stream'],
         maxSize: 4000000,
         allowLegacy: false,

@@ -34,16 +34,16 @@ type Main = {
 export type { Main }
 
 /** One-time KeyPackages are deleted by their device once used; a last-resort package may be used more than once until replaced. */
-const main = l.record<'tid', Main>(
+const main = /*#__PURE__*/ l.record<'tid', Main>(
   'tid',
   $nsid,
-  l.object({
-    keyPackage: l.bytes({ minLength: 1, maxLength: 8192 }),
-    device: l.string({ format: 'record-key', maxLength: 512 }),
-    cipherSuite: l.integer({ minimum: 1, maximum: 65535 }),
-    createdAt: l.string({ format: 'datetime' }),
-    expiresAt: l.string({ format: 'datetime' }),
-    lastResort: l.boolean(),
+  /*#__PURE__*/ l.object({
+    keyPackage: /*#__PURE__*/ l.bytes({ minLength: 1, maxLength: 8192 }),
+    device: /*#__PURE__*/ l.string({ format: 'record-key', maxLength: 512 }),
+    cipherSuite: /*#__PURE__*/ l.integer({ minimum: 1, maximum: 65535 }),
+    createdAt: /*#__PURE__*/ l.string({ format: 'datetime' }),
+    expiresAt: /*#__PURE__*/ l.string({ format: 'datetime' }),
+    lastResort: /*#__PURE__*/ l.boolean(),
   }),
 )
 
