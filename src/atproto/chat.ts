@@ -80,23 +80,43 @@ export function chatClient(chat: Client): ChatClient {
   };
 }
 
+/** Where the member lists outlive the worker (IndexedDB in the extension). */
+export interface PersistedMembers {
+  get(convoId: string): Promise<{ convoId: string; dids: readonly string[]; at: number } | undefined>;
+  put(record: { convoId: string; dids: readonly string[]; at: number }): Promise<void>;
+}
+
 /**
- * A conversation's member DIDs from the chat service, cached for `ttlMs`. When the service
- * cannot be asked, the last answer stands; with none, the error is thrown: callers decide what an
- * unknown membership means (never "nobody is in it", which would remove everyone).
+ * A conversation's member DIDs from the chat service, cached for `ttlMs` (in memory, and in
+ * `persisted` when given, so a worker woken within that time does not ask again). When the
+ * service cannot be asked, the last answer this worker got stands; with none, the error is
+ * thrown: callers decide what an unknown membership means (never "nobody is in it", which would
+ * remove everyone). A persisted answer is used only while fresh: an old member list could add
+ * back someone who left the conversation since.
  */
 export function cachedConversationMembers(
   chat: Pick<ChatClient, 'members'>,
   clock: { now(): number },
   ttlMs = 5 * 60_000,
+  persisted?: PersistedMembers,
 ): (convoId: string) => Promise<ReadonlySet<string>> {
   const cache = new Map<string, { dids: Set<string>; at: number }>();
+  const fresh = (at: number) => clock.now() - at < ttlMs && at <= clock.now();
   return async (convoId) => {
     const hit = cache.get(convoId);
-    if (hit && clock.now() - hit.at < ttlMs) return hit.dids;
+    if (hit && fresh(hit.at)) return hit.dids;
+    const stored = await persisted?.get(convoId).catch(() => undefined);
+    if (stored && fresh(stored.at)) {
+      const dids = new Set(stored.dids);
+      cache.set(convoId, { dids, at: stored.at });
+      return dids;
+    }
     try {
       const dids = new Set((await chat.members(convoId)).map((m) => m.did));
-      cache.set(convoId, { dids, at: clock.now() });
+      const at = clock.now();
+      cache.set(convoId, { dids, at });
+      // Best effort: a failed write only costs the next worker a request.
+      await persisted?.put({ convoId, dids: [...dids], at }).catch(() => {});
       return dids;
     } catch (error) {
       if (hit) return hit.dids;

@@ -21,6 +21,7 @@ import type { AtmDb } from '../store/db';
 import { idbDeliveryStore, wipeDeviceState } from '../store/delivery-store';
 import { idbDeviceStore, idbKeyPackageStore } from '../store/device-store';
 import { idbContactVerifications } from '../store/contact-store';
+import { idbChatMembers } from '../store/chat-members';
 import { startDeliveryRunner, type DeliveryRunner } from './delivery-runner';
 
 /** Bluesky's production services; the options page can point elsewhere (self-hosting, tests). */
@@ -99,7 +100,9 @@ export function createAccountService(deps: AccountDeps): AccountService {
     const keyPackages = idbKeyPackageStore(deps.db);
     const device = await ensureDevice({ repo, devices: idbDeviceStore(deps.db), suite: mls.suite, clock: deps.clock, newTid });
     const chat = chatClient(chatAgent(config, resumed.agent));
-    const members = cachedConversationMembers(chat, deps.clock);
+    // Kept in IndexedDB too: a page waking the worker asks for a conversation's status, whose
+    // unread count needs its members (§6.8), and they were usually asked for a minute ago.
+    const members = cachedConversationMembers(chat, deps.clock, undefined, idbChatMembers(deps.db));
     const engine = createDeliveryEngine({
       device,
       mls,
@@ -163,7 +166,8 @@ export function createAccountService(deps: AccountDeps): AccountService {
       onError: deps.onError,
     });
     Object.assign(account, { session, device, engine, runner, chat, repo, publicRepos: reader, as, contacts, safety });
-    void refreshContacts(account).catch(deps.onError);
+    // Not at once: like the first round, it would compete with the request that woke us.
+    setTimeout(() => void refreshContacts(account).catch(deps.onError), FIRST_ROUND_DELAY_MS);
     return account;
   }
 

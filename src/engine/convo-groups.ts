@@ -44,7 +44,7 @@ export async function conversationGroup(
   deps: Pick<DeliveryDeps, 'store' | 'belongsToConversation'>,
   convoId: string,
 ): Promise<GroupRecord | undefined> {
-  return winnerOf(await byConversation(deps, await deps.store.listGroups(), convoId));
+  return winnerOf(await byConversation(deps, await deps.store.listConvoGroups(convoId), convoId));
 }
 
 /**
@@ -104,7 +104,7 @@ export async function conversationMessages(
   deps: Pick<DeliveryDeps, 'store' | 'belongsToConversation'>,
   convoId: string,
 ): Promise<MessageRecord[]> {
-  const named = (await deps.store.listGroups()).filter((g) => g.convoId === convoId);
+  const named = await deps.store.listConvoGroups(convoId);
   const groups: GroupRecord[] = [];
   for (const g of named) {
     if (!deps.belongsToConversation || (await deps.belongsToConversation(convoId, g.memberDids))) groups.push(g);

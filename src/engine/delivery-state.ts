@@ -190,6 +190,11 @@ export interface DeliveryStore {
   apply(changes: ChangeSet): Promise<void>;
   getGroup(groupId: string): Promise<GroupRecord | undefined>;
   listGroups(): Promise<GroupRecord[]>;
+  /**
+   * The groups named for a conversation (`convoId`), by group id: what a conversation's status
+   * needs, without reading every group (a woken worker answers a page's status request first).
+   */
+  listConvoGroups(convoId: string): Promise<GroupRecord[]>;
   getMessage(groupId: string, id: string): Promise<MessageRecord | undefined>;
   /** A group's messages, oldest first by `sentAt` (ties by id). */
   listMessages(groupId: string): Promise<MessageRecord[]>;

@@ -63,6 +63,14 @@ export function withGroupCache(store: DeliveryStore): CachedDeliveryStore {
     for (const group of puts) byId.set(group.groupId, freezeRecord(group));
   }
 
+  async function listGroups(): Promise<GroupRecord[]> {
+    const map = await load();
+    if (map !== byId) return [...map.values()].sort(byGroupId);
+    // The store lists by primary key; callers get that same order.
+    sorted ??= [...map.values()].sort(byGroupId);
+    return sorted.slice();
+  }
+
   return {
     ...store,
     forget() {
@@ -78,13 +86,13 @@ export function withGroupCache(store: DeliveryStore): CachedDeliveryStore {
     async getGroup(groupId) {
       return (await load()).get(groupId);
     },
-    async listGroups() {
-      const map = await load();
-      if (map !== byId) return [...map.values()].sort(byGroupId);
-      // The store lists by primary key; callers get that same order.
-      sorted ??= [...map.values()].sort(byGroupId);
-      return sorted.slice();
+    async listConvoGroups(convoId) {
+      // Held already: from memory. Otherwise only this conversation's records, without making
+      // them the cache (a status answered on wake-up need not read every group).
+      if (byId) return (await listGroups()).filter((group) => group.convoId === convoId);
+      return (await store.listConvoGroups(convoId)).map((group) => freezeRecord(group));
     },
+    listGroups,
   };
 }
 

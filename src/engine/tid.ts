@@ -1,4 +1,6 @@
-import { TID } from '@atproto/common-web';
+// The TID module alone: the package's index also loads zod and its other helpers, about 90 KB
+// the worker would parse on every start (docs/performance.md, change 15).
+import { TID } from '@atproto/common-web/dist/tid';
 
 /** A fresh record key (TID), chosen before a write so a retried write lands on the same record. */
 export function newTid(): string {

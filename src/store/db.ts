@@ -21,6 +21,17 @@ export interface WelcomeRecord {
   id: string;
 }
 
+/**
+ * A conversation's member DIDs as the chat service last gave them, and when (ms since the
+ * epoch): read again only while fresh (src/atproto/chat.ts), so a woken worker need not ask the
+ * chat service again for a conversation it checked a minute ago.
+ */
+export interface ChatMembersRecord {
+  convoId: string;
+  dids: string[];
+  at: number;
+}
+
 export interface AtmDbSchema extends DBSchema {
   convoSettings: { key: string; value: ConvoSettingRecord };
   /** This browser profile's device: one row under the key 'self'. */
@@ -28,7 +39,8 @@ export interface AtmDbSchema extends DBSchema {
   /** Private halves of the KeyPackages this device published, by KeyPackageRef (hex). */
   keyPackages: { key: string; value: KeyPackageSecret };
   /** Delivery state (src/store/delivery-store.ts), from version 3. */
-  groups: { key: string; value: GroupRecord };
+  /** `byConvo` (from version 7): the groups named for a conversation. */
+  groups: { key: string; value: GroupRecord; indexes: { byConvo: string } };
   messages: {
     key: [groupId: string, id: string];
     value: MessageRecord;
@@ -46,16 +58,18 @@ export interface AtmDbSchema extends DBSchema {
   ownEvents: { key: string; value: OwnEvent; indexes: { byPublishedAt: number } };
   /** Safety numbers the user verified, by contact DID (docs/protocol.md §9), from version 6. */
   contacts: { key: string; value: ContactVerification };
+  /** Conversation members from the chat service, by conversation id, from version 7. */
+  chatMembers: { key: string; value: ChatMembersRecord };
 }
 
 export type AtmDb = IDBPDatabase<AtmDbSchema>;
 
 export const DB_NAME = 'atmessaging';
-export const DB_VERSION = 6;
+export const DB_VERSION = 7;
 
 export function openAtmDb(name: string = DB_NAME): Promise<AtmDb> {
   return openDB<AtmDbSchema>(name, DB_VERSION, {
-    upgrade(db, oldVersion) {
+    upgrade(db, oldVersion, _newVersion, tx) {
       if (oldVersion < 1) {
         db.createObjectStore('convoSettings', { keyPath: 'convoId' });
       }
@@ -81,6 +95,10 @@ export function openAtmDb(name: string = DB_NAME): Promise<AtmDb> {
       }
       if (oldVersion < 6) {
         db.createObjectStore('contacts', { keyPath: 'did' });
+      }
+      if (oldVersion < 7) {
+        db.createObjectStore('chatMembers', { keyPath: 'convoId' });
+        tx.objectStore('groups').createIndex('byConvo', 'convoId');
       }
     },
   });

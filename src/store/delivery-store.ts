@@ -47,6 +47,8 @@ function uncachedDeliveryStore(db: AtmDb): DeliveryStore {
     apply: (changes) => apply(db, changes),
     getGroup: (groupId) => db.get('groups', groupId),
     listGroups: () => db.getAll('groups'),
+    // Index order within one key is the primary key's: by group id, as listGroups.
+    listConvoGroups: (convoId) => db.getAllFromIndex('groups', 'byConvo', convoId),
     getMessage: (groupId, id) => db.get('messages', [groupId, id]),
     // [groupId] sorts before every [groupId, sentAt, id] and [groupId, []] after them (an array
     // key is greater than any number): exactly this group's messages, in index order.

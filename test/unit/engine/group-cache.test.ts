@@ -61,6 +61,27 @@ describe('withGroupCache', () => {
     expect((await inner.listGroups()).map((g) => g.groupId)).toEqual(['aa', 'ab']);
   });
 
+  it("reads only a conversation's groups until every group is held, then answers from memory", async () => {
+    const { inner, reads } = countingStore();
+    const convo = (id: string, convoId?: string) => ({ ...record(id), ...(convoId ? { convoId } : {}) }) as GroupRecord;
+    await inner.apply({ putGroups: [convo('cc', 'c1'), convo('aa', 'c1'), convo('bb', 'c2'), convo('dd')] });
+    const cached = withGroupCache(inner);
+
+    const first = await cached.listConvoGroups('c1');
+    expect(first.map((g) => g.groupId)).toEqual(['aa', 'cc']);
+    expect(Object.isFrozen(first[0])).toBe(true);
+    expect(reads.list).toBe(0); // not every group
+    await cached.apply({ putGroups: [convo('ab', 'c1')] });
+    expect((await cached.listConvoGroups('c1')).map((g) => g.groupId)).toEqual(['aa', 'ab', 'cc']);
+
+    await cached.listGroups();
+    expect(reads.list).toBe(1);
+    await cached.apply({ deleteGroups: ['aa'] });
+    expect((await cached.listConvoGroups('c1')).map((g) => g.groupId)).toEqual(['ab', 'cc']);
+    expect(await cached.listConvoGroups('nobody')).toEqual([]);
+    expect(reads.list).toBe(1);
+  });
+
   it('keeps the cache as the store is when a write fails', async () => {
     const { inner } = countingStore();
     await inner.apply({ putGroups: [record('aa', 1)] });

@@ -82,6 +82,13 @@ export class MemoryDeliveryStore implements DeliveryStore {
     return [...this.groups.values()].map((g) => structuredClone(g));
   }
 
+  async listConvoGroups(convoId: string): Promise<GroupRecord[]> {
+    return [...this.groups.values()]
+      .filter((g) => g.convoId === convoId)
+      .sort((a, b) => compare(a.groupId, b.groupId))
+      .map((g) => structuredClone(g));
+  }
+
   async getMessage(groupId: string, id: string): Promise<MessageRecord | undefined> {
     return clone(this.messages.get(messageKey(groupId, id)));
   }

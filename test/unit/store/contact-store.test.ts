@@ -28,10 +28,12 @@ const EARLIER_STEPS: Array<(db: IDBDatabase) => void> = [
   },
   (db) => db.createObjectStore('ownEvents', { keyPath: 'rkey' }).createIndex('byPublishedAt', 'publishedAt'),
   (db) => db.createObjectStore('account'),
+  (db) => db.createObjectStore('contacts', { keyPath: 'did' }),
 ];
 
 const ALL_STORES = [
   'account',
+  'chatMembers',
   'contacts',
   'convoSettings',
   'cursors',

@@ -460,7 +460,7 @@ describe('opening the version 3 database', () => {
     const db = await openAtmDb(name);
     expect(db.version).toBe(DB_VERSION);
     expect([...db.objectStoreNames].sort()).toEqual(
-      ['account', 'contacts', 'convoSettings', 'cursors', 'device', 'groups', 'keyPackages', 'messages', 'outbox', 'ownEvents', 'pending', 'welcomes'].sort(),
+      ['account', 'chatMembers', 'contacts', 'convoSettings', 'cursors', 'device', 'groups', 'keyPackages', 'messages', 'outbox', 'ownEvents', 'pending', 'welcomes'].sort(),
     );
     const { privateKey, ...rest } = (await idbDeviceStore(db).load())!.invite;
     expect(rest).toEqual({ publicKey: device.invite.publicKey });
