@@ -71,12 +71,14 @@ async function oursPackages(ctx: MlsContext, n: number, offset: number) {
 }
 
 export async function runOurs(n: number): Promise<Timings> {
-  const ctx = await oursContext();
+  // One context (suite, signature provider and its caches) per device, as on separate devices:
+  // a shared one would let m1 and the joiner reuse the creator's signature checks.
+  const [ctx, bobCtx, joinerCtx] = await Promise.all([oursContext(), oursContext(), oursContext()]);
   const [creator, m1, ...rest] = await oursPackages(ctx, n, 0);
   let alice = await createGroup(ctx, { keyPackage: creator!.keyPackage, privateKeyPackage: creator!.privateKeyPackage });
   const first = await addMembers(ctx, alice, [m1!.keyPackage]);
   alice = first.newState;
-  let bob = await joinGroup(ctx, { welcome: first.welcome, ratchetTree: first.ratchetTree, keyPackage: m1!.keyPackage, privateKeyPackage: m1!.privateKeyPackage });
+  let bob = await joinGroup(bobCtx, { welcome: first.welcome, ratchetTree: first.ratchetTree, keyPackage: m1!.keyPackage, privateKeyPackage: m1!.privateKeyPackage });
 
   const t: Partial<Timings> = {};
   let t0 = now();
@@ -84,18 +86,18 @@ export async function runOurs(n: number): Promise<Timings> {
   t.add = now() - t0;
   alice = add.newState;
   t0 = now();
-  bob = (await processCommit(ctx, bob, add.commit)).newState;
+  bob = (await processCommit(bobCtx, bob, add.commit)).newState;
   t.process = now() - t0;
   const joiner = rest[rest.length - 1]!;
   t0 = now();
-  await joinGroup(ctx, { welcome: add.welcome, ratchetTree: add.ratchetTree, keyPackage: joiner.keyPackage, privateKeyPackage: joiner.privateKeyPackage });
+  await joinGroup(joinerCtx, { welcome: add.welcome, ratchetTree: add.ratchetTree, keyPackage: joiner.keyPackage, privateKeyPackage: joiner.privateKeyPackage });
   t.join = now() - t0;
   t0 = now();
   const update = await selfUpdate(ctx, alice);
   t.update = now() - t0;
   alice = update.newState;
   t0 = now();
-  bob = (await processCommit(ctx, bob, update.commit)).newState;
+  bob = (await processCommit(bobCtx, bob, update.commit)).newState;
   t.updProc = now() - t0;
   t0 = now();
   await removeMembers(ctx, alice, [2]);

@@ -12,9 +12,15 @@ import type { Signature } from 'ts-mls';
  * Cache keys are the key bytes themselves: ts-mls hands us the same bytes from the group state
  * for every message, but as fresh views after a state decode, so object identity would miss.
  * Both caches are bounded LRUs; the imported private keys are non-extractable.
+ *
+ * Successful verifications of short messages are remembered too (public key, signature and the
+ * whole message, compared byte for byte): every added KeyPackage has both its signatures checked
+ * by our layer (`validateKeyPackage`, with our clock and AS) and then again by ts-mls, which is
+ * half of the signature work of an Add commit. Ed25519 verification is a function of those
+ * three inputs, so a remembered `true` is what a fresh check would say; failures are not kept.
  */
 export interface SignatureProvider extends Signature {
-  /** How many keys were imported into WebCrypto so far (a cache miss each). */
+  /** Keys imported into WebCrypto (a cache miss each), signatures made, signatures checked with WebCrypto (remembered ones not counted). */
   stats(): SignatureProviderStats;
   /** Drops every cached key, e.g. after the device's signing key was rotated. */
   clear(): void;
@@ -34,7 +40,12 @@ export interface SignatureProviderOptions {
   maxSigningKeys?: number;
   /** Verifying keys kept imported (one per group member seen recently). */
   maxVerifyingKeys?: number;
+  /** Successful verifications remembered (of messages up to VERIFIED_MESSAGE_MAX bytes). */
+  maxVerified?: number;
 }
+
+/** Leaf nodes and KeyPackages are a few hundred bytes; application messages are not kept. */
+const VERIFIED_MESSAGE_MAX = 2048;
 
 const ED25519 = 'Ed25519';
 
@@ -48,6 +59,7 @@ export function createSignatureProvider(options: SignatureProviderOptions = {}):
   const subtle = options.subtle ?? globalThis.crypto.subtle;
   const signingKeys = new BoundedCache<Promise<CryptoKey>>(options.maxSigningKeys ?? 8);
   const verifyingKeys = new BoundedCache<Promise<CryptoKey>>(options.maxVerifyingKeys ?? 1024);
+  const verified = new BoundedCache<Uint8Array>(options.maxVerified ?? 2048);
   const stats: SignatureProviderStats = {
     signingKeyImports: 0,
     verifyingKeyImports: 0,
@@ -86,6 +98,9 @@ export function createSignatureProvider(options: SignatureProviderOptions = {}):
       return new Uint8Array(await subtle.sign(ED25519, key, toArrayBuffer(message)));
     },
     async verify(publicKey, message, signature) {
+      const memo = message.length <= VERIFIED_MESSAGE_MAX ? cacheId(publicKey) + cacheId(signature) : undefined;
+      const seen = memo === undefined ? undefined : verified.get(memo);
+      if (seen !== undefined && bytesEqual(seen, message)) return true;
       stats.verifications++;
       let key: CryptoKey;
       try {
@@ -94,7 +109,9 @@ export function createSignatureProvider(options: SignatureProviderOptions = {}):
         // A malformed public key (wrong length, not a point) verifies nothing.
         return false;
       }
-      return subtle.verify(ED25519, key, toArrayBuffer(signature), toArrayBuffer(message));
+      const valid = await subtle.verify(ED25519, key, toArrayBuffer(signature), toArrayBuffer(message));
+      if (valid && memo !== undefined) verified.set(memo, message.slice());
+      return valid;
     },
     async keygen() {
       const pair = (await subtle.generateKey(ED25519, true, ['sign', 'verify'])) as CryptoKeyPair;
@@ -106,6 +123,7 @@ export function createSignatureProvider(options: SignatureProviderOptions = {}):
     clear() {
       signingKeys.clear();
       verifyingKeys.clear();
+      verified.clear();
     },
   };
 }
@@ -147,6 +165,12 @@ function cacheId(bytes: Uint8Array): string {
   let s = '';
   for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
   return s;
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

@@ -46,11 +46,44 @@ describe('the caching signature provider', () => {
     for (let i = 0; i < 20; i++) signatures.push(await provider.sign(signKey.slice(), utf8(`m${i}`)));
     for (let i = 0; i < 20; i++) expect(await provider.verify(publicKey.slice(), utf8(`m${i}`), signatures[i]!)).toBe(true);
     expect(await provider.verify(publicKey, utf8('other'), signatures[0]!)).toBe(false);
+    // Checked before: remembered, not counted again.
+    expect(await provider.verify(publicKey, utf8('m3'), signatures[3]!)).toBe(true);
     expect(imports.filter((f) => f === 'pkcs8')).toHaveLength(1);
     expect(imports.filter((f) => f === 'raw')).toHaveLength(1);
     expect(provider.stats()).toMatchObject({ signingKeyImports: 1, verifyingKeyImports: 1, signatures: 20, verifications: 21 });
     // The signatures are real Ed25519 signatures.
     expect(await independentVerify(publicKey, utf8('m7'), signatures[7]!)).toBe(true);
+  });
+
+  it('remembers a successful check of a short message (key, signature, message byte for byte), never a failed one', async () => {
+    const calls: string[] = [];
+    const subtle = new Proxy(crypto.subtle, {
+      get(target, prop) {
+        const value = Reflect.get(target, prop) as unknown;
+        if (prop === 'verify') return (...a: unknown[]) => (calls.push('verify'), (value as (...b: unknown[]) => Promise<boolean>).apply(target, a));
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const provider = createSignatureProvider({ subtle });
+    const { publicKey, signKey } = await provider.keygen();
+    const message = utf8('a leaf node');
+    const signature = await provider.sign(signKey, message);
+    expect(await provider.verify(publicKey, message, signature)).toBe(true);
+    expect(await provider.verify(publicKey.slice(), message.slice(), signature.slice())).toBe(true);
+    expect(calls).toHaveLength(1);
+    // Same key and signature, another message of the same length: checked, and false.
+    expect(await provider.verify(publicKey, utf8('a leaf nodf'), signature)).toBe(false);
+    expect(await provider.verify(publicKey, utf8('a leaf nodf'), signature)).toBe(false);
+    expect(calls).toHaveLength(3);
+    // A long message (an application message's content) is checked every time.
+    const long = new Uint8Array(4096).fill(7);
+    const longSignature = await provider.sign(signKey, long);
+    expect(await provider.verify(publicKey, long, longSignature)).toBe(true);
+    expect(await provider.verify(publicKey, long, longSignature)).toBe(true);
+    expect(calls).toHaveLength(5);
+    provider.clear();
+    expect(await provider.verify(publicKey, message, signature)).toBe(true);
+    expect(calls).toHaveLength(6);
   });
 
   it('is a bounded LRU, and shares one import between concurrent first uses', async () => {
