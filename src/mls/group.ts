@@ -351,10 +351,12 @@ export async function processCommit(ctx: MlsContext, state: GroupState, message:
   const newState = settle(ctx, result.newState);
   const removed: Member[] = [];
   const added: Member[] = [];
-  const leafOf = leafIndexFinder(newState.ratchetTree);
+  // Built only for a commit with Adds: it walks every leaf (1,000 at 1,000 members).
+  let leafOf: ((leaf: LeafNode) => number | undefined) | undefined;
   for (const { proposal } of seen.proposals) {
     if (proposal.proposalType === 'remove') removed.push(memberAt(state.ratchetTree, proposal.remove.removed));
     if (proposal.proposalType === 'add') {
+      leafOf ??= leafIndexFinder(newState.ratchetTree);
       const leafIndex = leafOf(proposal.add.keyPackage.leafNode);
       if (leafIndex !== undefined) added.push(memberAt(newState.ratchetTree, leafIndex));
     }
