@@ -4,9 +4,9 @@ import { AtmError, isAtmError } from '../errors';
 import type { OwnRepo, PublicRepos, RepoRecord } from '../engine/ports';
 import * as lexicons from '../lexicons';
 import { fetchBytes, type FetchLike } from './http';
+import type { IdentityResolver } from './identity';
 
 const repoMethods = lexicons.com.atproto.repo;
-import type { IdentityResolver } from './identity';
 
 /**
  * A failed write of ours. A refusal the PDS will repeat (400 bad record, 413 too large) is

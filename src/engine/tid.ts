@@ -1,4 +1,4 @@
-// The TID module alone: the package's index also loads zod and its other helpers, about 90 KB
+// The TID module alone: the package's index also loads zod and its other helpers, about 80 KB
 // the worker would parse on every start (docs/performance.md, change 15).
 import { TID } from '@atproto/common-web/dist/tid';
 
