@@ -46,6 +46,9 @@ export interface SignatureProviderOptions {
 
 /** Leaf nodes and KeyPackages are a few hundred bytes; application messages are not kept. */
 const VERIFIED_MESSAGE_MAX = 2048;
+/** Ed25519's sizes: only with both fixed does key + signature name one pair unambiguously. */
+const PUBLIC_KEY_BYTES = 32;
+const SIGNATURE_BYTES = 64;
 
 const ED25519 = 'Ed25519';
 
@@ -98,7 +101,10 @@ export function createSignatureProvider(options: SignatureProviderOptions = {}):
       return new Uint8Array(await subtle.sign(ED25519, key, toArrayBuffer(message)));
     },
     async verify(publicKey, message, signature) {
-      const memo = message.length <= VERIFIED_MESSAGE_MAX ? cacheId(publicKey) + cacheId(signature) : undefined;
+      const memo =
+        message.length <= VERIFIED_MESSAGE_MAX && publicKey.length === PUBLIC_KEY_BYTES && signature.length === SIGNATURE_BYTES
+          ? cacheId(publicKey) + cacheId(signature)
+          : undefined;
       const seen = memo === undefined ? undefined : verified.get(memo);
       if (seen !== undefined && bytesEqual(seen, message)) return true;
       stats.verifications++;

@@ -84,6 +84,10 @@ describe('the caching signature provider', () => {
     provider.clear();
     expect(await provider.verify(publicKey, message, signature)).toBe(true);
     expect(calls).toHaveLength(6);
+    // The same bytes split another way (a 31-byte key, a 65-byte signature) are not that check.
+    const shorterKey = publicKey.slice(0, 31);
+    const longerSignature = new Uint8Array([publicKey[31]!, ...signature]);
+    expect(await provider.verify(shorterKey, message, longerSignature)).toBe(false);
   });
 
   it('is a bounded LRU, and shares one import between concurrent first uses', async () => {
