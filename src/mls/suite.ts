@@ -3,6 +3,7 @@ import { constantTimeEqual } from 'ts-mls/util/constantTimeCompare.js';
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { withLazyKeyDerivation } from './hpke';
 import { createSignatureProvider, type SignatureProvider } from './signatureProvider';
 
 /** The only cipher suite protocol v1 speaks (RFC 9420 §17.1, value 0x0001). */
@@ -16,7 +17,7 @@ export const CIPHER_SUITE_ID = 1;
  *   hashes every node of the ratchet tree for each commit (tree hash, parent hashes) and derives
  *   each secret with its own HKDF call; through WebCrypto each call is a round trip to another
  *   thread that costs far more than the hashing (about 4,000 calls per commit at 1,000 members).
- * HPKE and AEAD stay on WebCrypto (X25519, AES-GCM).
+ * - `hpke`: derives key pairs lazily (./hpke.ts); X25519 and AES-GCM stay on WebCrypto.
  */
 export interface MlsSuite {
   readonly name: CiphersuiteName;
@@ -27,7 +28,7 @@ export interface MlsSuite {
 export async function createSuite(options: { signatures?: SignatureProvider } = {}): Promise<MlsSuite> {
   const signatures = options.signatures ?? createSignatureProvider();
   const base = await getCiphersuiteImpl(getCiphersuiteFromName(CIPHER_SUITE_NAME));
-  return { name: CIPHER_SUITE_NAME, impl: { ...base, signature: signatures, hash: sha256Hash, kdf: hkdfSha256 }, signatures };
+  return { name: CIPHER_SUITE_NAME, impl: { ...base, signature: signatures, hash: sha256Hash, kdf: hkdfSha256, hpke: withLazyKeyDerivation(base.hpke) }, signatures };
 }
 
 export const sha256Hash: Hash = {
