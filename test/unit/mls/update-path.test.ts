@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { acceptAll, createCommit, createProposal, emptyPskIndex, processPrivateMessage, type LeafNode } from 'ts-mls';
+import { acceptAll, createCommit, createProposal, emptyPskIndex, processPrivateMessage, type KeyPackage, type LeafNode, type Proposal } from 'ts-mls';
 import { initializeEpoch, mlsExporter } from 'ts-mls/keySchedule.js';
 import { unprotectPrivateMessage } from 'ts-mls/messageProtection.js';
 import { signWithLabel } from 'ts-mls/crypto/signature.js';
 import { encodeLeafNodeTBS } from 'ts-mls/leafNode.js';
 import {
   addMembers,
+  changeMembers,
   decryptApplicationMessage,
   encryptApplicationMessage,
   epoch,
@@ -15,11 +16,13 @@ import {
   joinGroup,
   processCommit,
   removeMembers,
+  selfUpdate,
+  type ChangeMembersResult,
   type GroupState,
   type MlsContext,
 } from '../../../src/mls';
 import { decodePrivateMessage, encodePrivateMessage } from '../../../src/mls/messageCodec';
-import { buildGroup, everyoneProcesses, hex, keyPackageFor, newDevice, registryAuth, text, utf8 } from './helpers';
+import { buildGroup, everyoneProcesses, hex, keyPackageFor, newDevice, registryAuth, rejection, text, utf8 } from './helpers';
 
 // The MLS library is ts-mls 1.6.4 with patches/ts-mls+1.6.4.patch applied at install. These tests
 // pin what this layer relies on from it: the RFC 9420 §12.4 UpdatePath rule (ts-mls 2.0.0-rc.10
@@ -214,7 +217,6 @@ describe('the patch: a secret tree derived lazily (from ts-mls 2.0.0-rc.10)', ()
     const { ctx, states } = await buildGroup(['alice', 'bob', 'carol', 'dave']);
     let group = states;
     for (const committer of [0, 2, 0]) {
-      const { selfUpdate } = await import('../../../src/mls');
       group = await everyoneProcesses(ctx, group, committer, await selfUpdate(ctx, group[committer]!));
     }
     for (const s of group) {
@@ -232,5 +234,106 @@ describe('the patch: a secret tree derived lazily (from ts-mls 2.0.0-rc.10)', ()
     await expect(
       ratchetToGeneration(states[0]!.secretTree, senderData, 'application', states[0]!.clientConfig.keyRetentionConfig, ctx.suite.impl),
     ).rejects.toThrow(/outside the secret tree/);
+  });
+});
+
+/**
+ * A committer that publishes, for every key pair it derives, the public key of another secret.
+ * Its parent hashes and signatures cover those keys, so only the RFC 9420 §7.5 check can tell.
+ */
+function lyingAbout(ctx: MlsContext): MlsContext {
+  const hpke = ctx.suite.impl.hpke;
+  return {
+    ...ctx,
+    suite: {
+      ...ctx.suite,
+      impl: {
+        ...ctx.suite.impl,
+        hpke: {
+          ...hpke,
+          deriveKeyPair: async (ikm) => {
+            const real = await hpke.deriveKeyPair(ikm);
+            const other = await hpke.deriveKeyPair(ikm.map((b, i) => (i === 0 ? b ^ 1 : b)));
+            return { privateKey: real.privateKey, publicKey: other.publicKey };
+          },
+        },
+      },
+    },
+  };
+}
+
+describe('the patch: derived public keys must match the tree (RFC 9420 §7.5, §12.4.3.1)', () => {
+  it('members refuse a commit whose path keys do not come from its path secrets, and accept the honest one', async () => {
+    const { ctx, states } = await buildGroup(['alice', 'bob', 'carol', 'dave']);
+    const bad = await selfUpdate(lyingAbout(ctx), states[0]!);
+    for (const member of [1, 2, 3]) {
+      const err = await rejection(() => processCommit(ctx, states[member]!, bad.commit));
+      expect(err.code).toBe('MlsRejected');
+      expect(err.message).toMatch(/does not match its path secret/);
+    }
+    const honest = await selfUpdate(ctx, states[0]!);
+    const [, bob] = await everyoneProcesses(ctx, states, 0, honest);
+    expect(await exporter(ctx, bob!)).toBe(await exporter(ctx, honest.newState));
+  });
+
+  it('a new member refuses a Welcome whose path secret does not match the tree, and joins from the honest one', async () => {
+    const { ctx, states, devices } = await buildGroup(['alice', 'bob', 'carol', 'dave']);
+    const erin = await newDevice('erin');
+    const withErin = { ...ctx, auth: registryAuth([...devices, erin]).auth };
+    const erinPackage = await keyPackageFor(withErin, erin);
+    const join = (change: ChangeMembersResult) =>
+      joinGroup(withErin, {
+        welcome: change.welcome!,
+        ratchetTree: change.ratchetTree!,
+        keyPackage: erinPackage.keyPackage,
+        privateKeyPackage: erinPackage.privateKeyPackage,
+      });
+    // Adding and removing in one commit gives it a path, so the Welcome carries a path secret.
+    const bad = await changeMembers(lyingAbout(withErin), states[0]!, { add: [erinPackage.keyPackage], remove: [2] });
+    expect(bad.welcome).toBeDefined();
+    const err = await rejection(() => join(bad));
+    expect(err.code).toBe('MlsRejected');
+    expect(err.message).toMatch(/does not match its path secret/);
+    const honest = await changeMembers(withErin, states[0]!, { add: [erinPackage.keyPackage], remove: [2] });
+    expect(await exporter(ctx, await join(honest))).toBe(await exporter(ctx, honest.newState));
+  });
+});
+
+describe('the patch: duplicate Adds found through a set of signature keys', () => {
+  // The committer below checks nothing (its equality never matches), so ts-mls makes the commit;
+  // the members' side, with the default equality, must refuse it as 1.6.4's pairwise checks did.
+  async function commitWithoutChecks(state: GroupState, ctx: MlsContext, proposals: Proposal[]): Promise<Uint8Array> {
+    const never = { compareKeyPackages: () => false, compareKeyPackageToLeafNode: () => false };
+    const careless = { ...state, clientConfig: { ...state.clientConfig, keyPackageEqualityConfig: never, authService: { validateCredential: async () => true } } };
+    const commit = await createCommit({ state: careless, cipherSuite: ctx.suite.impl, pskIndex: emptyPskIndex }, { extraProposals: proposals });
+    if (commit.commit.wireformat !== 'mls_private_message') throw new Error('expected a PrivateMessage');
+    return encodePrivateMessage(commit.commit.privateMessage);
+  }
+  const add = (keyPackage: KeyPackage): Proposal => ({ proposalType: 'add', add: { keyPackage } });
+
+  it('refuses a commit that adds the same client twice', async () => {
+    const { ctx, states, devices } = await buildGroup(['alice', 'bob', 'carol']);
+    const erin = await newDevice('erin');
+    const withErin = { ...ctx, auth: registryAuth([...devices, erin]).auth };
+    const first = await keyPackageFor(withErin, erin);
+    const second = await keyPackageFor(withErin, erin); // another KeyPackage, the same signature key
+    const commit = await commitWithoutChecks(states[0]!, withErin, [add(first.keyPackage), add(second.keyPackage)]);
+    const err = await rejection(() => processCommit(withErin, states[1]!, commit));
+    expect(err.code).toBe('MlsRejected');
+    expect(err.message).toMatch(/multiple Add proposals/);
+  });
+
+  it('refuses a commit that adds a member already in the group, and accepts it when the same commit removes them', async () => {
+    const { ctx, states, devices } = await buildGroup(['alice', 'bob', 'carol']);
+    const bobAgain = await keyPackageFor(ctx, devices[1]!);
+    const readd = await commitWithoutChecks(states[0]!, ctx, [add(bobAgain.keyPackage)]);
+    const err = await rejection(() => processCommit(ctx, states[2]!, readd));
+    expect(err.code).toBe('MlsRejected');
+    expect(err.message).toMatch(/already in the group/);
+
+    const replace = await commitWithoutChecks(states[0]!, ctx, [{ proposalType: 'remove', remove: { removed: 1 } }, add(bobAgain.keyPackage)]);
+    const carol = await processCommit(ctx, states[2]!, replace);
+    expect(carol.removed.map((m) => m.identity)).toEqual([devices[1]!.identity]);
+    expect(carol.added.map((m) => m.identity)).toEqual([devices[1]!.identity]);
   });
 });
