@@ -13,7 +13,7 @@ import {
   type RatchetTree,
 } from 'ts-mls';
 import { extensionsSupportedByCapabilities } from 'ts-mls/extension.js';
-import { unprotectPrivateMessage } from 'ts-mls/messageProtection.js';
+import { unprotectPrivateMessage, type UnprotectResult } from 'ts-mls/messageProtection.js';
 import { encodeLeafNode } from 'ts-mls/leafNode.js';
 import { credentialIdentity } from './credential';
 import { runMls, settle, type GroupState, type MlsContext } from './context';
@@ -287,7 +287,7 @@ export interface ProcessCommitResult {
  */
 export async function processCommit(ctx: MlsContext, state: GroupState, message: Uint8Array): Promise<ProcessCommitResult> {
   const pm = routePrivateMessage(state, message, 'commit');
-  await checkAddsFirst(ctx, state, pm);
+  const opened = await checkAddsFirst(ctx, state, pm);
   let seen: { senderLeafIndex: number | undefined; proposals: ProposalWithSender[] } | undefined;
   let expiredAdd = false;
   let removesUs = false;
@@ -319,7 +319,7 @@ export async function processCommit(ctx: MlsContext, state: GroupState, message:
       );
       unsupported = !supported;
       return supported && !expiredAdd && !removesUs ? 'accept' : 'reject';
-    }),
+    }, opened),
   );
   if (result.kind !== 'newState' || seen === undefined) {
     throw new MlsLayerError('UnexpectedMessage', 'processCommit: not a commit');
@@ -376,10 +376,10 @@ export async function processCommit(ctx: MlsContext, state: GroupState, message:
  * `applyTreeMutations`): when two neighbouring Adds both fail, the first failure is never awaited
  * and escapes as an unhandled rejection (found by fuzzing). So each Add is checked here first,
  * one at a time, as ts-mls would check it (and lifetimes by our clock); a bad one is refused with
- * a typed error, and ts-mls only ever sees Adds that pass. This decrypts the commit once more
- * from the same state, which it leaves unchanged.
+ * a typed error, and ts-mls only ever sees Adds that pass. The message opened here, from the
+ * same state and config, is handed to ts-mls (our patch), so it is decrypted and checked once.
  */
-async function checkAddsFirst(ctx: MlsContext, state: GroupState, pm: PrivateMessage): Promise<void> {
+async function checkAddsFirst(ctx: MlsContext, state: GroupState, pm: PrivateMessage): Promise<UnprotectResult> {
   const opened = await runMls(ctx, 'processCommit', (config) =>
     unprotectPrivateMessage(
       state.keySchedule.senderDataSecret,
@@ -392,7 +392,7 @@ async function checkAddsFirst(ctx: MlsContext, state: GroupState, pm: PrivateMes
     ),
   );
   const content = opened.content.content;
-  if (content.contentType !== 'commit') return; // ts-mls refuses it below
+  if (content.contentType !== 'commit') return opened; // ts-mls refuses it below
   for (const p of content.commit.proposals) {
     if (p.proposalOrRefType !== 'proposal' || p.proposal.proposalType !== 'add') continue;
     const keyPackage = p.proposal.add.keyPackage;
@@ -405,6 +405,7 @@ async function checkAddsFirst(ctx: MlsContext, state: GroupState, pm: PrivateMes
       throw new MlsLayerError('MlsRejected', 'processCommit: an added key package is malformed', { kind: 'InvalidKeyPackage' });
     }
   }
+  return opened;
 }
 
 /**

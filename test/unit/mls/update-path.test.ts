@@ -337,3 +337,23 @@ describe('the patch: duplicate Adds found through a set of signature keys', () =
     expect(carol.added.map((m) => m.identity)).toEqual([devices[1]!.identity]);
   });
 });
+
+describe('the patch: a commit is opened once', () => {
+  it('processCommit decrypts a commit once (its Adds are checked on the same opened message ts-mls then uses)', async () => {
+    const { ctx, states } = await buildGroup(['alice', 'bob', 'carol']);
+    let decryptions = 0;
+    const hpke = ctx.suite.impl.hpke;
+    const counting: MlsContext = {
+      ...ctx,
+      suite: {
+        ...ctx.suite,
+        impl: { ...ctx.suite.impl, hpke: { ...hpke, decryptAead: async (...args) => (decryptions++, hpke.decryptAead(...args)) } },
+      },
+    };
+    const update = await selfUpdate(ctx, states[0]!);
+    const bob = await processCommit(counting, states[1]!, update.commit);
+    // One AEAD decryption for the sender data, one for the content (it was four).
+    expect(decryptions).toBe(2);
+    expect(await exporter(ctx, bob.newState)).toBe(await exporter(ctx, update.newState));
+  });
+});
