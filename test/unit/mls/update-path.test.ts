@@ -3,7 +3,8 @@ import { acceptAll, createCommit, createProposal, emptyPskIndex, processPrivateM
 import { initializeEpoch, mlsExporter } from 'ts-mls/keySchedule.js';
 import { unprotectPrivateMessage } from 'ts-mls/messageProtection.js';
 import { signWithLabel } from 'ts-mls/crypto/signature.js';
-import { encodeLeafNodeTBS } from 'ts-mls/leafNode.js';
+import { encodeLeafNodeTBS, signLeafNodeKeyPackage } from 'ts-mls/leafNode.js';
+import { signKeyPackage } from 'ts-mls/keyPackage.js';
 import {
   addMembers,
   changeMembers,
@@ -22,7 +23,7 @@ import {
   type MlsContext,
 } from '../../../src/mls';
 import { decodePrivateMessage, encodePrivateMessage } from '../../../src/mls/messageCodec';
-import { buildGroup, everyoneProcesses, hex, keyPackageFor, newDevice, registryAuth, rejection, text, utf8 } from './helpers';
+import { buildGroup, everyoneProcesses, hex, keyPackageFor, newDevice, registryAuth, rejection, text, utf8, type TestDevice } from './helpers';
 
 // The MLS library is ts-mls 1.6.4 with patches/ts-mls+1.6.4.patch applied at install. These tests
 // pin what this layer relies on from it: the RFC 9420 §12.4 UpdatePath rule (ts-mls 2.0.0-rc.10
@@ -355,5 +356,73 @@ describe('the patch: a commit is opened once', () => {
     // One AEAD decryption for the sender data, one for the content (it was four).
     expect(decryptions).toBe(2);
     expect(await exporter(ctx, bob.newState)).toBe(await exporter(ctx, update.newState));
+  });
+});
+
+describe('the patch: encryption keys unique among the members (RFC 9420 §7.3)', () => {
+  /** A KeyPackage of `device` that carries `hpkePublicKey` as its leaf's encryption key, validly signed. */
+  async function withEncryptionKey(ctx: MlsContext, device: TestDevice, hpkePublicKey: Uint8Array): Promise<KeyPackage> {
+    const { keyPackage } = await keyPackageFor(ctx, device);
+    const { signature: _leafSignature, ...leafTbs } = keyPackage.leafNode;
+    const leafNode = await signLeafNodeKeyPackage({ ...leafTbs, hpkePublicKey }, device.keys.signKey, ctx.suite.impl.signature);
+    const { signature: _signature, ...tbs } = keyPackage;
+    return signKeyPackage({ ...tbs, leafNode }, device.keys.signKey, ctx.suite.impl.signature);
+  }
+  async function commitWithoutChecks(state: GroupState, ctx: MlsContext, proposals: Proposal[]): Promise<Uint8Array> {
+    const careless = { ...state, clientConfig: { ...state.clientConfig, authService: { validateCredential: async () => true } } };
+    const commit = await createCommit({ state: careless, cipherSuite: ctx.suite.impl, pskIndex: emptyPskIndex }, { extraProposals: proposals });
+    if (commit.commit.wireformat !== 'mls_private_message') throw new Error('expected a PrivateMessage');
+    return encodePrivateMessage(commit.commit.privateMessage);
+  }
+  const leafKey = (state: GroupState, leafIndex: number): Uint8Array => {
+    const node = state.ratchetTree[leafIndex * 2];
+    if (node?.nodeType !== 'leaf') throw new Error(`no leaf ${leafIndex}`);
+    return node.leaf.hpkePublicKey;
+  };
+
+  it('refuses to add a leaf that reuses a member\'s encryption key, or two leaves sharing one', async () => {
+    const { ctx, states, devices } = await buildGroup(['alice', 'bob', 'carol']);
+    const [erin, frank] = [await newDevice('erin'), await newDevice('frank')];
+    const withThem = { ...ctx, auth: registryAuth([...devices, erin, frank]).auth };
+    // Made by the committer's own ts-mls, which now refuses too.
+    const reuse = { proposalType: 'add' as const, add: { keyPackage: await withEncryptionKey(withThem, erin, leafKey(states[0]!, 2)) } };
+    await expect(commitWithoutChecks(states[0]!, withThem, [reuse])).rejects.toThrow(/encryption key is already in the tree/);
+    const err = await rejection(() => addMembers(withThem, states[0]!, [reuse.add.keyPackage]));
+    expect(err.code).toBe('MlsRejected');
+
+    const erinPackage = (await keyPackageFor(withThem, erin)).keyPackage;
+    const frankSharing = await withEncryptionKey(withThem, frank, erinPackage.leafNode.hpkePublicKey);
+    const both = await rejection(() => addMembers(withThem, states[0]!, [erinPackage, frankSharing]));
+    expect(both.message).toMatch(/two Add proposals with the same encryption key/);
+    // Each alone is fine.
+    expect((await addMembers(withThem, states[0]!, [erinPackage])).added).toHaveLength(1);
+  });
+
+  it('members refuse a commit whose new leaf takes another member\'s encryption key', async () => {
+    const { ctx, states } = await buildGroup(['alice', 'bob', 'carol']);
+    const hpke = ctx.suite.impl.hpke;
+    const carolKey = await hpke.importPublicKey(leafKey(states[2]!, 2));
+    let derived = 0;
+    // The committer's first derived key pair is its new leaf's (ts-mls createUpdatePath).
+    const stealing: MlsContext = {
+      ...ctx,
+      suite: {
+        ...ctx.suite,
+        impl: {
+          ...ctx.suite.impl,
+          hpke: {
+            ...hpke,
+            deriveKeyPair: async (ikm) => {
+              const pair = await hpke.deriveKeyPair(ikm);
+              return derived++ === 0 ? { privateKey: pair.privateKey, publicKey: carolKey } : pair;
+            },
+          },
+        },
+      },
+    };
+    const bad = await selfUpdate(stealing, states[0]!);
+    const err = await rejection(() => processCommit(ctx, states[1]!, bad.commit));
+    expect(err.code).toBe('MlsRejected');
+    expect(err.message).toMatch(/encryption key is already in the tree/);
   });
 });
