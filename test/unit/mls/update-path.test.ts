@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { acceptAll, createCommit, createProposal, emptyPskIndex, processPrivateMessage, type KeyPackage, type LeafNode, type Proposal } from 'ts-mls';
+import { acceptAll, createCommit, createProposal, emptyPskIndex, processPrivateMessage, type Hpke, type KeyPackage, type LeafNode, type Proposal } from 'ts-mls';
 import { initializeEpoch, mlsExporter } from 'ts-mls/keySchedule.js';
 import { unprotectPrivateMessage } from 'ts-mls/messageProtection.js';
 import { signWithLabel } from 'ts-mls/crypto/signature.js';
@@ -238,30 +238,40 @@ describe('the patch: a secret tree derived lazily (from ts-mls 2.0.0-rc.10)', ()
   });
 });
 
+/** `ctx` with some of its HPKE operations replaced (each replacement can call the original). */
+function withHpke(ctx: MlsContext, replace: (hpke: Hpke) => Partial<Hpke>): MlsContext {
+  const hpke = ctx.suite.impl.hpke;
+  return { ...ctx, suite: { ...ctx.suite, impl: { ...ctx.suite.impl, hpke: { ...hpke, ...replace(hpke) } } } };
+}
+
+/**
+ * A commit made by ts-mls with our layer's checks skipped and, unless `equality` is given, its
+ * own: the AS trusts everyone. For commits an honest committer would never make.
+ */
+async function commitWithoutChecks(
+  state: GroupState,
+  ctx: MlsContext,
+  proposals: Proposal[],
+  equality = state.clientConfig.keyPackageEqualityConfig,
+): Promise<Uint8Array> {
+  const clientConfig = { ...state.clientConfig, keyPackageEqualityConfig: equality, authService: { validateCredential: async () => true } };
+  const commit = await createCommit({ state: { ...state, clientConfig }, cipherSuite: ctx.suite.impl, pskIndex: emptyPskIndex }, { extraProposals: proposals });
+  if (commit.commit.wireformat !== 'mls_private_message') throw new Error('expected a PrivateMessage');
+  return encodePrivateMessage(commit.commit.privateMessage);
+}
+
 /**
  * A committer that publishes, for every key pair it derives, the public key of another secret.
  * Its parent hashes and signatures cover those keys, so only the RFC 9420 §7.5 check can tell.
  */
-function lyingAbout(ctx: MlsContext): MlsContext {
-  const hpke = ctx.suite.impl.hpke;
-  return {
-    ...ctx,
-    suite: {
-      ...ctx.suite,
-      impl: {
-        ...ctx.suite.impl,
-        hpke: {
-          ...hpke,
-          deriveKeyPair: async (ikm) => {
-            const real = await hpke.deriveKeyPair(ikm);
-            const other = await hpke.deriveKeyPair(ikm.map((b, i) => (i === 0 ? b ^ 1 : b)));
-            return { privateKey: real.privateKey, publicKey: other.publicKey };
-          },
-        },
-      },
+const lyingAbout = (ctx: MlsContext): MlsContext =>
+  withHpke(ctx, (hpke) => ({
+    deriveKeyPair: async (ikm) => {
+      const real = await hpke.deriveKeyPair(ikm);
+      const other = await hpke.deriveKeyPair(ikm.map((b, i) => (i === 0 ? b ^ 1 : b)));
+      return { privateKey: real.privateKey, publicKey: other.publicKey };
     },
-  };
-}
+  }));
 
 describe('the patch: derived public keys must match the tree (RFC 9420 §7.5, §12.4.3.1)', () => {
   it('members refuse a commit whose path keys do not come from its path secrets, and accept the honest one', async () => {
@@ -303,13 +313,7 @@ describe('the patch: derived public keys must match the tree (RFC 9420 §7.5, §
 describe('the patch: duplicate Adds found through a set of signature keys', () => {
   // The committer below checks nothing (its equality never matches), so ts-mls makes the commit;
   // the members' side, with the default equality, must refuse it as 1.6.4's pairwise checks did.
-  async function commitWithoutChecks(state: GroupState, ctx: MlsContext, proposals: Proposal[]): Promise<Uint8Array> {
-    const never = { compareKeyPackages: () => false, compareKeyPackageToLeafNode: () => false };
-    const careless = { ...state, clientConfig: { ...state.clientConfig, keyPackageEqualityConfig: never, authService: { validateCredential: async () => true } } };
-    const commit = await createCommit({ state: careless, cipherSuite: ctx.suite.impl, pskIndex: emptyPskIndex }, { extraProposals: proposals });
-    if (commit.commit.wireformat !== 'mls_private_message') throw new Error('expected a PrivateMessage');
-    return encodePrivateMessage(commit.commit.privateMessage);
-  }
+  const never = { compareKeyPackages: () => false, compareKeyPackageToLeafNode: () => false };
   const add = (keyPackage: KeyPackage): Proposal => ({ proposalType: 'add', add: { keyPackage } });
 
   it('refuses a commit that adds the same client twice', async () => {
@@ -318,7 +322,7 @@ describe('the patch: duplicate Adds found through a set of signature keys', () =
     const withErin = { ...ctx, auth: registryAuth([...devices, erin]).auth };
     const first = await keyPackageFor(withErin, erin);
     const second = await keyPackageFor(withErin, erin); // another KeyPackage, the same signature key
-    const commit = await commitWithoutChecks(states[0]!, withErin, [add(first.keyPackage), add(second.keyPackage)]);
+    const commit = await commitWithoutChecks(states[0]!, withErin, [add(first.keyPackage), add(second.keyPackage)], never);
     const err = await rejection(() => processCommit(withErin, states[1]!, commit));
     expect(err.code).toBe('MlsRejected');
     expect(err.message).toMatch(/multiple Add proposals/);
@@ -327,12 +331,12 @@ describe('the patch: duplicate Adds found through a set of signature keys', () =
   it('refuses a commit that adds a member already in the group, and accepts it when the same commit removes them', async () => {
     const { ctx, states, devices } = await buildGroup(['alice', 'bob', 'carol']);
     const bobAgain = await keyPackageFor(ctx, devices[1]!);
-    const readd = await commitWithoutChecks(states[0]!, ctx, [add(bobAgain.keyPackage)]);
+    const readd = await commitWithoutChecks(states[0]!, ctx, [add(bobAgain.keyPackage)], never);
     const err = await rejection(() => processCommit(ctx, states[2]!, readd));
     expect(err.code).toBe('MlsRejected');
     expect(err.message).toMatch(/already in the group/);
 
-    const replace = await commitWithoutChecks(states[0]!, ctx, [{ proposalType: 'remove', remove: { removed: 1 } }, add(bobAgain.keyPackage)]);
+    const replace = await commitWithoutChecks(states[0]!, ctx, [{ proposalType: 'remove', remove: { removed: 1 } }, add(bobAgain.keyPackage)], never);
     const carol = await processCommit(ctx, states[2]!, replace);
     expect(carol.removed.map((m) => m.identity)).toEqual([devices[1]!.identity]);
     expect(carol.added.map((m) => m.identity)).toEqual([devices[1]!.identity]);
@@ -343,14 +347,7 @@ describe('the patch: a commit is opened once', () => {
   it('processCommit decrypts a commit once (its Adds are checked on the same opened message ts-mls then uses)', async () => {
     const { ctx, states } = await buildGroup(['alice', 'bob', 'carol']);
     let decryptions = 0;
-    const hpke = ctx.suite.impl.hpke;
-    const counting: MlsContext = {
-      ...ctx,
-      suite: {
-        ...ctx.suite,
-        impl: { ...ctx.suite.impl, hpke: { ...hpke, decryptAead: async (...args) => (decryptions++, hpke.decryptAead(...args)) } },
-      },
-    };
+    const counting = withHpke(ctx, (hpke) => ({ decryptAead: async (...args) => (decryptions++, hpke.decryptAead(...args)) }));
     const update = await selfUpdate(ctx, states[0]!);
     const bob = await processCommit(counting, states[1]!, update.commit);
     // One AEAD decryption for the sender data, one for the content (it was four).
@@ -367,12 +364,6 @@ describe('the patch: encryption keys unique among the members (RFC 9420 §7.3)',
     const leafNode = await signLeafNodeKeyPackage({ ...leafTbs, hpkePublicKey }, device.keys.signKey, ctx.suite.impl.signature);
     const { signature: _signature, ...tbs } = keyPackage;
     return signKeyPackage({ ...tbs, leafNode }, device.keys.signKey, ctx.suite.impl.signature);
-  }
-  async function commitWithoutChecks(state: GroupState, ctx: MlsContext, proposals: Proposal[]): Promise<Uint8Array> {
-    const careless = { ...state, clientConfig: { ...state.clientConfig, authService: { validateCredential: async () => true } } };
-    const commit = await createCommit({ state: careless, cipherSuite: ctx.suite.impl, pskIndex: emptyPskIndex }, { extraProposals: proposals });
-    if (commit.commit.wireformat !== 'mls_private_message') throw new Error('expected a PrivateMessage');
-    return encodePrivateMessage(commit.commit.privateMessage);
   }
   const leafKey = (state: GroupState, leafIndex: number): Uint8Array => {
     const node = state.ratchetTree[leafIndex * 2];
@@ -400,26 +391,15 @@ describe('the patch: encryption keys unique among the members (RFC 9420 §7.3)',
 
   it('members refuse a commit whose new leaf takes another member\'s encryption key', async () => {
     const { ctx, states } = await buildGroup(['alice', 'bob', 'carol']);
-    const hpke = ctx.suite.impl.hpke;
-    const carolKey = await hpke.importPublicKey(leafKey(states[2]!, 2));
+    const carolKey = await ctx.suite.impl.hpke.importPublicKey(leafKey(states[2]!, 2));
     let derived = 0;
     // The committer's first derived key pair is its new leaf's (ts-mls createUpdatePath).
-    const stealing: MlsContext = {
-      ...ctx,
-      suite: {
-        ...ctx.suite,
-        impl: {
-          ...ctx.suite.impl,
-          hpke: {
-            ...hpke,
-            deriveKeyPair: async (ikm) => {
-              const pair = await hpke.deriveKeyPair(ikm);
-              return derived++ === 0 ? { privateKey: pair.privateKey, publicKey: carolKey } : pair;
-            },
-          },
-        },
+    const stealing = withHpke(ctx, (hpke) => ({
+      deriveKeyPair: async (ikm) => {
+        const pair = await hpke.deriveKeyPair(ikm);
+        return derived++ === 0 ? { privateKey: pair.privateKey, publicKey: carolKey } : pair;
       },
-    };
+    }));
     const bad = await selfUpdate(stealing, states[0]!);
     const err = await rejection(() => processCommit(ctx, states[1]!, bad.commit));
     expect(err.code).toBe('MlsRejected');
