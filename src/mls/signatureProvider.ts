@@ -1,4 +1,5 @@
 import type { Signature } from 'ts-mls';
+import { bytesEqual } from '../bytes';
 
 /**
  * Ed25519 signing for cipher suite 1 through WebCrypto, with imported keys cached.
@@ -171,12 +172,6 @@ function cacheId(bytes: Uint8Array): string {
   let s = '';
   for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
   return s;
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
