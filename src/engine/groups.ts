@@ -4,7 +4,9 @@ import {
   addMembers,
   createGroup,
   decodeKeyPackageMessage,
+  epoch,
   generateKeyPackage,
+  groupId,
   joinGroup,
   welcomeRecipients,
   type GroupState,
@@ -91,17 +93,26 @@ export async function createGroupWithDevices(
 }
 
 
-/** Identifies a Welcome for replay protection: SHA-256 of its bytes, hex. */
-export async function welcomeId(welcome: Uint8Array): Promise<string> {
-  return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', welcome as Uint8Array<ArrayBuffer>)));
+/**
+ * Identifies a Welcome for replay protection by what it means, not by its bytes (§6.6): the
+ * group, the epoch it joins at and the KeyPackage it is for, as the decrypted GroupInfo and
+ * secrets say. Reordering or padding a Welcome's secrets gives other bytes with the same
+ * meaning; it has the same id.
+ */
+export async function welcomeId(joined: { groupId: Uint8Array; epoch: bigint }, keyPackageRef: string): Promise<string> {
+  const text = `atmessaging/v1 welcome/${toHex(joined.groupId)}/${joined.epoch}/${keyPackageRef}`;
+  const bytes = new TextEncoder().encode(text);
+  return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)));
 }
 
 /**
  * Joins from a Welcome with whichever of this device's KeyPackages it names.
  *
  * A Welcome is used at most once: re-joining from an old Welcome would roll the group back to
- * its first epoch and restart our sending ratchet, re-using AEAD keys and nonces. `persist`
- * MUST store the new state and the Welcome's id in one transaction, and `usedWelcome` must
+ * its first epoch and restart our sending ratchet, re-using AEAD keys and nonces. Its id is
+ * what it means (`welcomeId`), so a re-encoded copy is the same Welcome. `persist` MUST also
+ * refuse an epoch at or below one this device was already in, MUST store the new state and the
+ * Welcome's id in one transaction, and `usedWelcome` must
  * answer from that same store. Consuming the package (record deleted; private keys erased by the
  * pool's sweep after a short grace) comes after and is best-effort.
  */
@@ -116,10 +127,6 @@ export async function joinFromWelcome(
   ratchetTree: Uint8Array | undefined,
   persist: (state: GroupState, welcomeId: string, joined: { lastResort: boolean }) => Promise<void>,
 ): Promise<{ state: GroupState; keyPackageRef: string; lastResort: boolean; consumed: boolean }> {
-  const id = await welcomeId(welcome);
-  if (await deps.usedWelcome(id)) {
-    throw new AtmError('WelcomeReplayed', 'this Welcome was already used', { welcomeId: id });
-  }
   let secret;
   for (const ref of welcomeRecipients(welcome).map(toHex)) {
     secret = await deps.keyPackages.get(ref);
@@ -134,6 +141,11 @@ export async function joinFromWelcome(
     keyPackage: decodeKeyPackageMessage(secret.encoded),
     privateKeyPackage: secret.privateKeyPackage as PrivateKeyPackage,
   });
+  // Checked once the Welcome is open: its id is what it means (joining is pure, nothing is kept).
+  const id = await welcomeId({ groupId: groupId(state), epoch: epoch(state) }, secret.ref);
+  if (await deps.usedWelcome(id)) {
+    throw new AtmError('WelcomeReplayed', 'this Welcome was already used', { welcomeId: id });
+  }
   await persist(state, id, { lastResort: secret.lastResort });
   let consumed = true;
   try {

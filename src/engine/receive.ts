@@ -1,6 +1,6 @@
 import { fromHex } from '../bytes';
 import { AtmError, isAtmError, type AtmErrorCode } from '../errors';
-import { decryptApplicationMessage, ownLeafIndex } from '../mls';
+import { decryptApplicationMessage, epoch, ownLeafIndex } from '../mls';
 import { decodeContent } from '../protocol/content';
 import { didOfIdentity } from '../protocol/device-uri';
 import { openEventMessage } from '../protocol/envelope';
@@ -164,6 +164,15 @@ async function processMatched(
   };
 }
 
+/**
+ * The newest epoch this device knows the group reached. A removed device keeps the state of the
+ * epoch its removal was committed on (E), and the removal made epoch E + 1.
+ */
+function epochReached(group: GroupRecord): bigint {
+  const current = BigInt(group.current.epoch);
+  return group.active ? current : current + 1n;
+}
+
 async function processInvite(
   deps: DeliveryDeps,
   welcome: Uint8Array,
@@ -180,9 +189,18 @@ async function processInvite(
       const existing = await stored(() => deps.store.getGroup(fresh.groupId));
       // Already a member (e.g. through another Welcome): never roll the group back. Once removed,
       // being invited again is a new membership (a new leaf and key package, so no key reuse);
-      // the history stays, since messages are stored by group.
+      // the history stays, since messages are stored by group. But never at an epoch at or
+      // below one this device was already in: whoever held that epoch's secrets (the inviter
+      // among them) could re-invite a removed device into the past, with a new Welcome.
       if (existing?.active) {
         throw new AtmError('WelcomeReplayed', 'already a member of this group', { groupId });
+      }
+      if (existing && epoch(state) <= epochReached(existing)) {
+        throw new AtmError('WelcomeReplayed', 'this device already saw this group at this epoch or a later one', {
+          groupId,
+          epoch: epoch(state).toString(),
+          reached: epochReached(existing).toString(),
+        });
       }
       // createdAt is now also for a renewed membership: what was sent while removed is unreadable.
       const group: GroupRecord = {

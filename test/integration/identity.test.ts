@@ -18,6 +18,7 @@ import {
   members,
   type GroupState,
 } from '../../src/mls';
+import { decodeWelcomeMessage, encodeWelcomeMessage } from '../../src/mls/messageCodec';
 import { deviceUri } from '../../src/protocol/device-uri';
 import { DEVICE, DEVICE_COLLECTION_NSID, KEY_PACKAGE_COLLECTION_NSID, parseRecord } from '../../src/protocol/records';
 import { resumeCreationSession, uniqueName, type Account } from '../net/accounts';
@@ -177,6 +178,11 @@ describe('a group of four devices from key packages in their repos', () => {
     expect(await failure(joinFromWelcome(devices.alice2, created.welcome!, created.ratchetTree, record))).toBe(
       'WelcomeReplayed',
     );
+    // The same Welcome in other bytes (a recipient appended to its secrets) still opens, and is
+    // still the same Welcome: the log keys on group, epoch and key package, not on bytes.
+    const copy = reencodedWelcome(created.welcome!);
+    expect(copy).not.toEqual(created.welcome!);
+    expect(await failure(joinFromWelcome(devices.alice2, copy, created.ratchetTree, record))).toBe('WelcomeReplayed');
     // Even with the replay log lost, the consumed key package's keys are gone once its grace
     // period is over (the pool's sweep forgets them).
     devices.alice2.welcomes.clear();
@@ -187,6 +193,14 @@ describe('a group of four devices from key packages in their repos', () => {
     );
   });
 });
+
+/** A Welcome's secrets with one more recipient (a random KeyPackageRef): other bytes, same meaning. */
+function reencodedWelcome(welcome: Uint8Array): Uint8Array {
+  const decoded = decodeWelcomeMessage(welcome);
+  const first = decoded.secrets[0]!;
+  const stranger = { ...first, newMember: crypto.getRandomValues(new Uint8Array(first.newMember.length)) };
+  return encodeWelcomeMessage({ ...decoded, secrets: [stranger, ...decoded.secrets] });
+}
 
 describe('the Authentication Service rejects', () => {
   it('a leaf naming a device record that does not exist', async () => {
