@@ -6,7 +6,8 @@ import type { ConvoStatus } from '../src/rpc/methods';
 
 /**
  * Courier only: follows bsky.app's routing and mounts the toggle and the panel iframe on
- * conversation screens. It may ask the background for a conversation's status and nothing else.
+ * conversation screens. It may ask the background for a conversation's status and for the
+ * ticket of each panel frame it makes, and nothing else.
  */
 export default defineContentScript({
   matches: ['https://bsky.app/*'],
@@ -16,7 +17,8 @@ export default defineContentScript({
     const watcher = createConvoWatcher({
       doc: document,
       location: window.location,
-      panelUrl: (convoId, theme) => panelUrl(browser.runtime.getURL('/panel.html'), convoId, theme),
+      panelUrl: async (convoId, theme) =>
+        panelUrl(browser.runtime.getURL('/panel.html'), convoId, theme, (await rpc.call('panel.ticket', {})).ticket),
       convoStatus: (convoId) => rpc.call('convo.status', { convoId }),
       theme: () => bskyTheme(document),
     });

@@ -7,6 +7,7 @@ import { decodeGroupState, members as groupMembers } from '../mls';
 import { DEVICE_COLLECTION_NSID } from '../protocol/records';
 import { didOfIdentity } from '../protocol/device-uri';
 import type { ConvoStatus, ConvoView, MemberView, MessageView, SafetyState } from '../rpc/methods';
+import type { PanelTickets } from '../rpc/panel-tickets';
 import type { RpcHandlers } from '../rpc/server';
 import type { AccountService, ActiveAccount } from './account';
 
@@ -16,6 +17,8 @@ export interface BackgroundDeps {
   clock: Clock;
   convoSettings: () => Promise<ConvoSettingsStore>;
   account: AccountService;
+  /** Issues the tickets that admit the content script's panel frames (src/rpc/panel-tickets.ts). */
+  panelTickets: Pick<PanelTickets, 'issue'>;
   /** Tells every open page and content script that a conversation's status changed. */
   notifyConvoStatus(status: ConvoStatus): void;
   notifyConvoChanged(convoId: string): void;
@@ -221,6 +224,12 @@ export function createHandlers(deps: BackgroundDeps): RpcHandlers {
     'devices.revoke': async ({ rkey }) => {
       const account = await deps.account.require();
       return revokeOwnDevice({ ...ownDevicesDeps(account), repo: account.repo }, rkey);
+    },
+
+    // The content script's tab, as the browser reported it for the port (never a param).
+    'panel.ticket': async (_params, { tabId }) => {
+      if (tabId === undefined) throw new AtmError('Forbidden', 'a panel ticket is for a tab');
+      return { ticket: await deps.panelTickets.issue(tabId) };
     },
   };
 }

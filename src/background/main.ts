@@ -1,4 +1,5 @@
 import { browser } from 'wxt/browser';
+import { createPanelTickets } from '../rpc/panel-tickets';
 import { createPortHub, servePort } from '../rpc/server';
 import { originOf } from '../rpc/sender';
 import { openAtmDb, type AtmDb } from '../store/db';
@@ -8,6 +9,8 @@ import { createAccountService, type ActiveAccount } from './account';
 import type { PollReport } from '../engine/inbox';
 
 const ALARM = 'atmessaging-delivery';
+/** The panel tickets' table in `storage.session` (src/rpc/panel-tickets.ts). */
+const PANEL_TICKETS_KEY = 'panelTickets';
 
 /**
  * Wires the background: IndexedDB, the account (session, device, delivery), the RPC server,
@@ -81,11 +84,23 @@ export function startBackground(): void {
     }
   }
 
+  // In storage.session, so that a panel reconnecting after the worker stopped is still known:
+  // it lives for the browser session, and content scripts cannot read it.
+  const panelTickets = createPanelTickets({
+    now: clock.now,
+    store: {
+      load: async () => (await browser.storage.session.get(PANEL_TICKETS_KEY))[PANEL_TICKETS_KEY],
+      save: (entries) => browser.storage.session.set({ [PANEL_TICKETS_KEY]: entries }),
+    },
+  });
+  browser.tabs.onRemoved.addListener((tabId) => void panelTickets.forgetTab(tabId).catch(logError));
+
   const handlers = createHandlers({
     version: browser.runtime.getManifest().version,
     startedAt: Date.now(),
     clock,
     convoSettings: async () => idbConvoSettings(await openDb()),
+    panelTickets,
     get account() {
       return lazyAccount;
     },
@@ -105,7 +120,7 @@ export function startBackground(): void {
 
   const self = { id: browser.runtime.id, origin: originOf(browser.runtime.getURL('/'))! };
   browser.runtime.onConnect.addListener((port) => {
-    servePort(port, handlers, self, hub);
+    void servePort(port, handlers, self, { hub, panelTickets });
   });
 
   // The worker sleeps when idle; the alarm wakes it to publish and read (the firehose only

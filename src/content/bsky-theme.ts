@@ -16,9 +16,13 @@ export function bskyTheme(doc: Document): Theme | undefined {
   return undefined;
 }
 
-/** The extension's panel URL for a conversation, with the page's theme when it has one. */
-export function panelUrl(base: string, convoId: string, theme: Theme | undefined): string {
-  const params = new URLSearchParams({ convo: convoId });
+/**
+ * The extension's panel URL for a conversation, with the page's theme when it has one and the
+ * ticket that admits this frame as the panel (src/rpc/panel-tickets.ts; the background reads it
+ * from the URL the browser reports for the frame's port, src/rpc/sender.ts).
+ */
+export function panelUrl(base: string, convoId: string, theme: Theme | undefined, ticket: string): string {
+  const params = new URLSearchParams({ convo: convoId, ticket });
   if (theme) params.set('theme', theme);
-  return `${base}?${params.toString()}`;
+  return `${base}?${params}`;
 }

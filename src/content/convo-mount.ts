@@ -13,13 +13,11 @@ import STYLE from './convo-mount.css?inline';
 export interface ConvoMount {
   readonly convoId: string;
   readonly host: HTMLElement;
-  /** The bsky.app theme the toggle and the panel are drawn in. */
-  readonly theme: Theme | undefined;
   showStatus(status: ConvoStatus | { convoId: string; error: string }): void;
   /**
    * Follows a change of bsky.app's theme. The panel only takes its theme from its URL (never
-   * from a message the page could forge), so it gets a fresh frame at the new URL; a new
-   * element rather than a new `src`, which would add an entry to the tab's history.
+   * from a message the page could forge), so it gets a fresh frame at the new URL (with a new
+   * ticket); a new element rather than a new `src`, which would add an entry to the tab's history.
    */
   setTheme(theme: Theme | undefined): void;
   destroy(): void;
@@ -28,7 +26,8 @@ export interface ConvoMount {
 export interface ConvoMountOptions {
   convoId: string;
   theme: Theme | undefined;
-  panelUrl(theme: Theme | undefined): string;
+  /** Asks the background for a ticket (src/rpc/panel-tickets.ts), so it takes a moment. */
+  panelUrl(theme: Theme | undefined): Promise<string>;
   onTogglePanel(open: boolean): void;
 }
 
@@ -78,26 +77,43 @@ export function createConvoMount(doc: Document, options: ConvoMountOptions): Con
   toggle.append(lockIcon(doc), label, ' · ', state);
   bar.append(toggle);
 
-  const panelFrame = (hidden: boolean) => {
-    const frame = element<HTMLIFrameElement>(doc, HTML, 'iframe', {
-      id: 'atm-panel',
-      title: 'atmessaging encrypted chat',
-      src: options.panelUrl(theme),
-      referrerpolicy: 'no-referrer',
-    });
-    frame.hidden = hidden;
-    return frame;
-  };
   // Made on the first open: a conversation only looked at costs bsky.app's page no frame, and
   // the background no panel to serve.
   let frame: HTMLIFrameElement | undefined;
+  let open = false;
+  let asked = 0;
+  /**
+   * Makes a frame at a fresh panel URL and puts it in place of the current one (if any) once
+   * the URL is there; only the newest one asked for is placed. Without a ticket there is no
+   * frame (the background would refuse it): the background is unreachable, which the status
+   * asked for on each toggle shows, and the next open tries again.
+   */
+  const placeFrame = () => {
+    const ask = ++asked;
+    options.panelUrl(theme).then(
+      (src) => {
+        if (ask !== asked) return;
+        const fresh = element<HTMLIFrameElement>(doc, HTML, 'iframe', {
+          id: 'atm-panel',
+          title: 'atmessaging encrypted chat',
+          src,
+          referrerpolicy: 'no-referrer',
+        });
+        fresh.hidden = !open;
+        if (frame) frame.replaceWith(fresh);
+        else root.append(fresh);
+        frame = fresh;
+      },
+      () => {},
+    );
+  };
 
   toggle.addEventListener('click', (event) => {
     // Only a real user gesture opens or closes the panel.
     if (!event.isTrusted) return;
-    const open = !frame || frame.hidden;
+    open = !open;
     if (frame) frame.hidden = !open;
-    else root.append((frame = panelFrame(false)));
+    else if (open) placeFrame();
     toggle.setAttribute('aria-pressed', String(open));
     options.onTogglePanel(open);
   });
@@ -107,9 +123,6 @@ export function createConvoMount(doc: Document, options: ConvoMountOptions): Con
   return {
     convoId,
     host,
-    get theme() {
-      return theme;
-    },
     showStatus(status) {
       state.textContent = 'error' in status ? 'unavailable' : status.encrypted ? 'on' : 'off';
     },
@@ -118,11 +131,8 @@ export function createConvoMount(doc: Document, options: ConvoMountOptions): Con
       theme = next;
       if (theme) bar.dataset.theme = theme;
       else delete bar.dataset.theme;
-      if (!frame) return;
-      // An open panel stays open, in the new theme.
-      const fresh = panelFrame(frame.hidden);
-      frame.replaceWith(fresh);
-      frame = fresh;
+      // An open panel stays open, in the new theme (one being made is made again in it).
+      if (asked) placeFrame();
     },
     destroy() {
       host.remove();

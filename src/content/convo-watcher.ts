@@ -9,7 +9,8 @@ export const CONVO_SCREEN_SELECTOR = '[data-testid="convoScreen"]';
 export interface WatcherDeps {
   doc: Document;
   location: { pathname: string };
-  panelUrl(convoId: string, theme: Theme | undefined): string;
+  /** The panel frame's URL, with a ticket from the background (so it takes a moment). */
+  panelUrl(convoId: string, theme: Theme | undefined): Promise<string>;
   convoStatus(convoId: string): Promise<ConvoStatus>;
   /** bsky.app's current theme (see bsky-theme.ts); the panel is drawn in it. */
   theme?(): Theme | undefined;
@@ -82,7 +83,6 @@ export function createConvoWatcher(deps: WatcherDeps) {
       if (mounted && mounted.mount.convoId === status.convoId) mounted.mount.showStatus(status);
     },
     refresh: () => (mounted ? refreshStatus(mounted.mount) : Promise.resolve()),
-    current: () => mounted?.mount,
     stop: unmount,
   };
 }

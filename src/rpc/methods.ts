@@ -4,7 +4,9 @@ import { assertConvoId } from '../content/convo-route';
 /**
  * The typed surface between extension contexts and the background. Each method names who may
  * call it (DESIGN.md boundary 2): a content script runs beside bsky.app's page and is treated
- * as half-trusted, so it may only ask about a conversation's state.
+ * as half-trusted, so it may only ask about a conversation's state (and for the ticket of the
+ * panel frame it makes); the panel, framed by bsky.app, gets the methods it calls and no more
+ * (no sign-in or out, no network settings, no devices: those belong to the popup and options).
  */
 export interface ConvoStatus {
   convoId: string;
@@ -107,14 +109,25 @@ export interface RpcMethods {
    * true (the UI asked the user). This device is refused with `ThisDevice`: sign out instead.
    */
   'devices.revoke': { params: { rkey: string; confirm: true }; result: { rkey: string; keyPackagesDeleted: number } };
+
+  /**
+   * A single-use ticket for the panel frame the content script is about to make, bound to its
+   * tab (src/rpc/panel-tickets.ts): the frame's URL carries it, and the background admits a
+   * framed page as the panel only with it.
+   */
+  'panel.ticket': { params: Record<string, never>; result: { ticket: string } };
 }
 
 export type Method = keyof RpcMethods;
 export type Params<M extends Method> = RpcMethods[M]['params'];
 export type Result<M extends Method> = RpcMethods[M]['result'];
 
-/** Who is on the other end of a port, as established by the browser (never by the message). */
-export type Caller = 'extension-page' | 'content-script';
+/**
+ * Who is on the other end of a port, as established by the browser (never by the message), see
+ * src/rpc/sender.ts: a page of ours that nothing frames (popup, options, an extension tab); our
+ * panel, framed inside a bsky.app tab and admitted by its ticket; our content script.
+ */
+export type Caller = 'extension-page' | 'panel' | 'content-script';
 
 interface MethodSpec<M extends Method> {
   callers: readonly Caller[];
@@ -175,14 +188,14 @@ function convoOnly(params: unknown): { convoId: string } {
 export const METHODS: { [M in Method]: MethodSpec<M> } = {
   ...contactMethods(),
   'background.info': {
-    callers: ['extension-page'],
+    callers: ['extension-page', 'panel'],
     parse(params) {
       onlyKeys(record(params), []);
       return {};
     },
   },
   'convo.status': {
-    callers: ['extension-page', 'content-script'],
+    callers: ['extension-page', 'panel', 'content-script'],
     parse(params) {
       const p = record(params);
       onlyKeys(p, ['convoId']);
@@ -190,7 +203,7 @@ export const METHODS: { [M in Method]: MethodSpec<M> } = {
     },
   },
   'convo.setEncrypted': {
-    callers: ['extension-page'],
+    callers: ['extension-page', 'panel'],
     parse(params) {
       const p = record(params);
       onlyKeys(p, ['convoId', 'encrypted']);
@@ -200,7 +213,9 @@ export const METHODS: { [M in Method]: MethodSpec<M> } = {
       return { convoId: assertConvoId(p.convoId), encrypted: p.encrypted };
     },
   },
-  'auth.status': { callers: ['extension-page'], parse: noParams },
+  // The panel reads who is signed in (to tell its own messages and say "sign in from the
+  // toolbar"); signing in or out happens in the popup only.
+  'auth.status': { callers: ['extension-page', 'panel'], parse: noParams },
   'auth.signIn': {
     callers: ['extension-page'],
     parse(params) {
@@ -232,9 +247,9 @@ export const METHODS: { [M in Method]: MethodSpec<M> } = {
       return { plcUrl: httpUrl(p.plcUrl, 'plcUrl'), handleResolver: httpUrl(p.handleResolver, 'handleResolver'), chatProxy };
     },
   },
-  'convo.view': { callers: ['extension-page'], parse: convoOnly },
+  'convo.view': { callers: ['extension-page', 'panel'], parse: convoOnly },
   'convo.send': {
-    callers: ['extension-page'],
+    callers: ['extension-page', 'panel'],
     parse(params) {
       const p = record(params);
       onlyKeys(p, ['convoId', 'text']);
@@ -243,7 +258,7 @@ export const METHODS: { [M in Method]: MethodSpec<M> } = {
     },
   },
   'convo.retry': {
-    callers: ['extension-page'],
+    callers: ['extension-page', 'panel'],
     parse(params) {
       const p = record(params);
       onlyKeys(p, ['convoId', 'messageId']);
@@ -254,7 +269,7 @@ export const METHODS: { [M in Method]: MethodSpec<M> } = {
     },
   },
   'convo.invite': {
-    callers: ['extension-page'],
+    callers: ['extension-page', 'panel'],
     parse(params) {
       const p = record(params);
       onlyKeys(p, ['convoId', 'did']);
@@ -262,9 +277,10 @@ export const METHODS: { [M in Method]: MethodSpec<M> } = {
       return { convoId: assertConvoId(p.convoId), did: p.did };
     },
   },
-  'convo.markRead': { callers: ['extension-page'], parse: convoOnly },
+  'convo.markRead': { callers: ['extension-page', 'panel'], parse: convoOnly },
 
-  // This account's devices: extension pages only (a content script must never revoke).
+  // This account's devices: unframed extension pages only (the options page lists and revokes);
+  // neither the panel nor a content script may.
   'devices.list': { callers: ['extension-page'], parse: noParams },
   'devices.revoke': {
     callers: ['extension-page'],
@@ -277,11 +293,15 @@ export const METHODS: { [M in Method]: MethodSpec<M> } = {
       return { rkey: p.rkey, confirm: true };
     },
   },
+
+  // The content script's, for the one frame it makes; no page of ours needs a ticket.
+  'panel.ticket': { callers: ['content-script'], parse: noParams },
 };
 
 // ---------------------------------------------------------------------------------------------
 // Key-change safety (docs/protocol.md §9): safety numbers and their verification, for the
-// extension's own pages only. The merged declaration adds these methods to RpcMethods.
+// extension's own pages: the panel's members list verifies contacts. The merged declaration
+// adds these methods to RpcMethods.
 
 /** unverified: never verified; verified: the contact's devices are the ones verified; changed: not. */
 export type SafetyState = 'unverified' | 'verified' | 'changed';
@@ -329,9 +349,9 @@ function didOnly(params: unknown): { did: string } {
 
 function contactMethods(): { [M in 'contact.safetyNumber' | 'contact.verify' | 'contact.unverify']: MethodSpec<M> } {
   return {
-    'contact.safetyNumber': { callers: ['extension-page'], parse: didOnly },
+    'contact.safetyNumber': { callers: ['extension-page', 'panel'], parse: didOnly },
     'contact.verify': {
-      callers: ['extension-page'],
+      callers: ['extension-page', 'panel'],
       parse(params) {
         const p = record(params);
         onlyKeys(p, ['did', 'fingerprint']);
@@ -341,7 +361,7 @@ function contactMethods(): { [M in 'contact.safetyNumber' | 'contact.verify' | '
         return { did: did(p.did), fingerprint: p.fingerprint };
       },
     },
-    'contact.unverify': { callers: ['extension-page'], parse: didOnly },
+    'contact.unverify': { callers: ['extension-page', 'panel'], parse: didOnly },
   };
 }
 

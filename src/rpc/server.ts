@@ -1,5 +1,6 @@
 import { AtmError } from '../errors';
 import { METHODS, isMethod, type Caller, type Method, type Params, type Result } from './methods';
+import type { PanelTickets } from './panel-tickets';
 import type { PortLike } from './port';
 import { classifySender, type ExtensionSelf } from './sender';
 import {
@@ -15,6 +16,8 @@ import {
 
 export interface CallContext {
   caller: Caller;
+  /** The browser's id of the caller's tab: for the content script and the panel, which run in one. */
+  tabId?: number;
 }
 
 export type RpcHandlers = {
@@ -29,6 +32,7 @@ export async function dispatch(
   handlers: RpcHandlers,
   caller: Caller,
   message: unknown,
+  tabId?: number,
 ): Promise<RpcResponse | undefined> {
   let id: number;
   try {
@@ -50,7 +54,7 @@ export async function dispatch(
         p: typeof params,
         c: CallContext,
       ) => Promise<unknown> | unknown;
-      const result = await handler(params, { caller });
+      const result = await handler(params, tabId === undefined ? { caller } : { caller, tabId });
       return { rpc: 1, id, ok: true, result };
     } catch (error) {
       return errorResponse(id, error);
@@ -88,27 +92,71 @@ export function createPortHub(): PortHub {
   };
 }
 
+export interface ServeOptions {
+  hub?: PortHub;
+  /** Admits framed pages of ours as the panel by their ticket; without it every framed page is refused. */
+  panelTickets?: Pick<PanelTickets, 'admit'>;
+}
+
+/** Messages a framed page may send while its ticket is checked; more are dropped unread. */
+const MAX_WAITING = 32;
+
 /**
- * Serves RPC on a port the browser just connected. Ports from unknown senders are closed
- * before any of their messages is read.
+ * Serves RPC on a port the browser just connected, and resolves to whether it is served. Ports
+ * from unknown senders are closed before any of their messages is read. A framed page of ours
+ * waits for its ticket to be checked (an asynchronous read of the ticket table): the listener
+ * is attached at once (the browser drops messages nobody listens for), and what arrives
+ * meanwhile is held unread, then answered in order if the page is admitted as the panel, or
+ * dropped with the port if not.
  */
-export function servePort(port: PortLike, handlers: RpcHandlers, self: ExtensionSelf, hub?: PortHub): boolean {
+export async function servePort(port: PortLike, handlers: RpcHandlers, self: ExtensionSelf, options: ServeOptions = {}): Promise<boolean> {
   if (port.name !== RPC_PORT_NAME) return false;
-  const caller = classifySender(port.sender, self);
-  if (!caller) {
+  const place = classifySender(port.sender, self);
+  if (!place) {
     port.disconnect();
     return false;
   }
+  const { hub } = options;
+  const tabId = place.kind === 'extension-page' ? undefined : place.tabId;
   let open = true;
-  hub?.add(port, caller);
+  let caller: Caller | undefined = place.kind === 'framed-page' ? undefined : place.kind;
+  const waiting: unknown[] = [];
+  const answer = (who: Caller, message: unknown) =>
+    void dispatch(handlers, who, message, tabId).then((response) => {
+      if (response && open) port.postMessage(response);
+    });
   port.onDisconnect.addListener(() => {
     open = false;
     hub?.remove(port);
   });
   port.onMessage.addListener((message) => {
-    void dispatch(handlers, caller, message).then((response) => {
-      if (response && open) port.postMessage(response);
-    });
+    if (caller) answer(caller, message);
+    else if (waiting.length < MAX_WAITING) waiting.push(message);
   });
-  return true;
+  if (place.kind === 'framed-page') {
+    if (!(await admitAsPanel(options.panelTickets, place))) {
+      waiting.length = 0;
+      open = false;
+      port.disconnect();
+      return false;
+    }
+    if (!open) return false; // the frame went away while its ticket was checked
+    caller = 'panel';
+    for (const message of waiting.splice(0)) answer(caller, message);
+  }
+  if (open) hub?.add(port, caller!);
+  return open;
+}
+
+/** Whether the ticket admits the framed page as the panel; an admission that fails admits nobody. */
+async function admitAsPanel(
+  tickets: ServeOptions['panelTickets'],
+  place: { tabId: number; frameId: number; ticket: string },
+): Promise<boolean> {
+  if (!tickets) return false;
+  try {
+    return await tickets.admit(place.tabId, place.frameId, place.ticket);
+  } catch {
+    return false;
+  }
 }

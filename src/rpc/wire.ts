@@ -39,13 +39,13 @@ export interface RpcEvents {
 export type RpcEventName = keyof RpcEvents;
 
 /**
- * Who hears each event, like ACCESS for methods: content scripts only ever learn what
- * `convo.status` tells them; everything else is for extension pages.
+ * Who hears each event, like `callers` for methods: content scripts only ever learn what
+ * `convo.status` tells them; everything else is for extension pages and the panel.
  */
 export const EVENT_LISTENERS: { readonly [E in RpcEventName]: readonly Caller[] } = {
-  'convo.status': ['content-script', 'extension-page'],
-  'convo.changed': ['content-script', 'extension-page'],
-  'convo.progress': ['extension-page'],
+  'convo.status': ['content-script', 'extension-page', 'panel'],
+  'convo.changed': ['content-script', 'extension-page', 'panel'],
+  'convo.progress': ['extension-page', 'panel'],
 };
 export interface RpcEvent<E extends RpcEventName = RpcEventName> {
   rpc: 1;

@@ -60,16 +60,18 @@ describe('Chromium (MV3) on the bsky.app replica', () => {
     expect(snap.hosts[0]?.iframeSrc).toBeNull();
 
     await host(alice.id).getByTestId('atm-toggle').click();
+    // The URL carries the ticket the content script got for this frame (src/rpc/panel-tickets.ts).
+    const panelUrl = new RegExp(`^chrome-extension://${session.extensionId}/panel\\.html\\?convo=${alice.id}&ticket=[0-9a-f]{32}&theme=${theme}$`);
     await expect.poll(snapshot, POLL).toMatchObject({
-      hosts: [{ iframeHidden: false, pressed: 'true', iframeSrc: `chrome-extension://${session.extensionId}/panel.html?convo=${alice.id}&theme=${theme}` }],
+      hosts: [{ iframeHidden: false, pressed: 'true', iframeSrc: expect.stringMatching(panelUrl) }],
     });
 
     const frame = await panelFrame(alice.id);
     // Where the frame really is, as the browser reports it (not what the page asked for).
-    expect(frame.url()).toBe(`${session.extensionOrigin}/panel.html?convo=${alice.id}&theme=${theme}`);
+    expect(frame.url()).toBe((await snapshot()).hosts[0]!.iframeSrc);
     expect(await frame.evaluate(() => location.origin)).toBe(session.extensionOrigin);
-    // background.info is an extension-page-only method: the answer proves the panel's port
-    // reached the background and was classified as an extension page.
+    // background.info is not a content script's method: the answer proves the panel's port
+    // reached the background and was admitted as the panel by its ticket.
     await expect
       .poll(() => frame.evaluate(panelText, 'panel-background'), POLL)
       .toBe(`Connected to atmessaging ${manifestVersion(extensionDir)}`);

@@ -7,6 +7,7 @@ import type { Frame, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { launchChromium, launchFirefox, type ChromiumSession, type FirefoxSession } from './browsers';
 import { DEMO_CONVO_TITLES } from './demo-convos';
+import { extensionPortProbe, frameOurPage, realPanelSrc, removeOurFrames, type OurFrameArgs } from './isolation-probes';
 import { manifestVersion, mountedOn, pageTheme, panelText, probePageAccess, snapshotMounts } from './page-probes';
 import {
   configureAndSignInChromium,
@@ -24,6 +25,7 @@ import {
   signInFirefox,
   waitForKeyPackages,
 } from './product';
+import { expectPanelAnswers, expectRefused, PANEL_PROBE, refusedFrameProbe, rogueFrames } from './surfaces';
 
 const POLL = { timeout: 10_000, interval: 50 };
 /** The background reads peers' repos when the PDS firehose wakes it, and every minute anyway. */
@@ -105,18 +107,19 @@ describe('Firefox ESR (MV2) on the bsky.app replica, over WebDriver BiDi', () =>
     // The replica, like bsky.app, states its theme on <html>; the panel is asked to follow it.
     const theme = await page.evaluate(pageTheme);
     expect(theme).toMatch(/^(light|dim|dark)$/);
-    const panelUrl = `${session.extensionOrigin}/panel.html?convo=${alice.id}&theme=${theme}`;
+    // The URL carries the ticket the content script got for this frame (src/rpc/panel-tickets.ts).
+    const panelUrl = new RegExp(`^${session.extensionOrigin}/panel\\.html\\?convo=${alice.id}&ticket=[0-9a-f]{32}&theme=${theme}$`);
     expect(snap.hosts[0]?.iframeSrc).toBeNull();
 
     await page.click(inHost(alice.id, '[data-testid="atm-toggle"]'));
-    await expect.poll(snapshot, POLL).toMatchObject({ hosts: [{ iframeHidden: false, pressed: 'true', iframeSrc: panelUrl }] });
+    await expect.poll(snapshot, POLL).toMatchObject({ hosts: [{ iframeHidden: false, pressed: 'true', iframeSrc: expect.stringMatching(panelUrl) }] });
 
     const frame = await panelFrame(alice.id);
     // Read inside the frame: where the document really is.
-    expect(await frame.evaluate(() => location.href)).toBe(panelUrl);
+    expect(await frame.evaluate(() => location.href)).toBe((await snapshot()).hosts[0]!.iframeSrc);
     expect(await frame.evaluate(() => document.documentElement.dataset.theme)).toBe(theme);
-    // background.info is an extension-page-only method: the answer proves the panel's port
-    // reached the background and was classified as an extension page.
+    // background.info is not a content script's method: the answer proves the panel's port
+    // reached the background and was admitted as the panel by its ticket.
     await expect
       .poll(() => frame.evaluate(panelText, 'panel-background'), POLL)
       .toBe(`Connected to atmessaging ${manifestVersion(extensionDir)}`);
@@ -124,6 +127,40 @@ describe('Firefox ESR (MV2) on the bsky.app replica, over WebDriver BiDi', () =>
       .poll(() => frame.evaluate(panelText, 'panel-status'), POLL)
       .toBe(`Conversation ${alice.id}: encryption off`);
     await page.screenshot({ path: shot('02-panel-open') });
+  });
+
+  /** A frame `frameOurPage` made, once our page has loaded in it (read from inside: see panelFrame). */
+  async function ourFrame(rogue: OurFrameArgs): Promise<Frame> {
+    const outer = await (await page.waitForSelector(`#${rogue.id}`, { timeout: POLL.timeout }))?.contentFrame();
+    const frame = rogue.nested ? await (await outer?.waitForSelector('iframe', { timeout: POLL.timeout }))?.contentFrame() : outer;
+    if (!frame) throw new Error(`no frame for ${rogue.id}`);
+    await expect.poll(() => frame.evaluate(() => location.href).catch(() => ''), POLL).toBe(rogue.src);
+    return frame;
+  }
+
+  // Firefox (MV2) lets any page frame panel.html: the check that matters most runs here.
+  it("refuses frames of ours that the page makes, even at the real panel's URL; the panel is refused what it never calls", async () => {
+    const panel = await panelFrame(alice.id);
+    // The real panel, on a port of its own frame: admitted as the panel, refused the rest.
+    expectPanelAnswers(await panel.evaluate(extensionPortProbe, PANEL_PROBE));
+
+    const real = await page.evaluate(realPanelSrc);
+    expect(real).toMatch(/^moz-extension:\/\/[0-9a-f-]+\/panel\.html\?.*ticket=[0-9a-f]{32}/);
+    const rogues = rogueFrames(session.extensionOrigin, alice.id, real!);
+    for (const rogue of rogues) await page.evaluate(frameOurPage, rogue);
+    try {
+      for (const rogue of rogues) {
+        const frame = await ourFrame(rogue);
+        await expect.poll(() => frame.evaluate(panelText, 'panel-background'), POLL).toMatch(/^Background unavailable/);
+        expectRefused(await frame.evaluate(extensionPortProbe, refusedFrameProbe(alice.id)), rogue.id);
+      }
+      await page.screenshot({ path: shot('02b-rogue-frames') });
+    } finally {
+      await page.evaluate(removeOurFrames, rogues.map((r) => r.id));
+    }
+    // The copies took nothing from the real panel.
+    expectPanelAnswers(await panel.evaluate(extensionPortProbe, PANEL_PROBE));
+    await expect.poll(() => panel.evaluate(panelText, 'panel-status'), POLL).toBe(`Conversation ${alice.id}: encryption off`);
   });
 
   it('configures the network (options page) and signs in (popup), both as moz-extension tabs', async () => {

@@ -282,3 +282,107 @@ export function readContentScriptSpy(): string[] {
   const g = globalThis as unknown as { __atmCs?: { events: string[] } };
   return g.__atmCs ? g.__atmCs.events : [];
 }
+
+// ---------------------------------------------------------------------------------------------
+// Extension surfaces: which frames at our origin the background admits, and as what.
+
+/** Where a frame of ours goes into bsky.app's page, as a page script (or a frame in it) would put it. */
+export interface OurFrameArgs {
+  /** The element's id in the page, to find it again. */
+  id: string;
+  src: string;
+  /** Inside a frame of the page's own (a `srcdoc` frame, bsky.app's origin) rather than in the page. */
+  nested: boolean;
+}
+
+/** From bsky.app's main world: frames a page of ours (the panel is web-accessible to bsky.app). */
+export function frameOurPage(args: OurFrameArgs): void {
+  const frame = document.createElement('iframe');
+  frame.id = args.id;
+  frame.style.width = '400px';
+  frame.style.height = '300px';
+  if (args.nested) frame.srcdoc = `<iframe style="width:380px;height:280px" src="${args.src.replace(/&/g, '&amp;')}"></iframe>`;
+  else frame.src = args.src;
+  document.body.append(frame);
+}
+
+/** From bsky.app's main world: removes what `frameOurPage` added. */
+export function removeOurFrames(ids: string[]): void {
+  for (const id of ids) document.getElementById(id)?.remove();
+}
+
+/** From bsky.app's main world: the real panel frame's URL, ticket included, read from the open shadow root. */
+export function realPanelSrc(): string | null {
+  const host = document.querySelector('[data-atmessaging-convo]');
+  const iframe = host && host.shadowRoot ? host.shadowRoot.querySelector('iframe') : null;
+  return iframe ? iframe.src : null;
+}
+
+export interface PortProbe {
+  /** The background closed the port (refused it, or went away). */
+  closed: boolean;
+  /** Per method: what the background answered on this port. */
+  answers: Record<string, ContentScriptAnswer>;
+}
+
+/**
+ * Evaluated inside a frame at our extension origin (the panel, or one a page made): opens its
+ * own port to the background, as the panel's RPC client does (`runtime.connect` with our port
+ * name), calls each method once, and reports the answers and whether the port was closed. The
+ * background classifies the port by what the browser reports for this frame.
+ */
+export async function extensionPortProbe(args: { methods: Array<{ method: string; params: unknown }>; timeoutMs: number }): Promise<PortProbe> {
+  type Port = {
+    postMessage(m: unknown): void;
+    disconnect(): void;
+    onMessage: { addListener(f: (m: unknown) => void): void };
+    onDisconnect: { addListener(f: () => void): void };
+  };
+  type Runtime = { connect(info: { name: string }): Port };
+  const g = globalThis as unknown as { browser?: { runtime?: Runtime }; chrome?: { runtime?: Runtime } };
+  const runtime = (g.browser && g.browser.runtime) || (g.chrome && g.chrome.runtime);
+  if (!runtime) throw new Error('no extension runtime in this frame');
+  const port = runtime.connect({ name: 'atmessaging-rpc' });
+  let closed = false;
+  const waiting = new Map<number, (m: Record<string, unknown> | null) => void>();
+  port.onMessage.addListener((m) => {
+    const msg = m as Record<string, unknown>;
+    const resolve = typeof msg.id === 'number' ? waiting.get(msg.id) : undefined;
+    if (resolve) resolve(msg);
+  });
+  port.onDisconnect.addListener(() => {
+    closed = true;
+    for (const resolve of Array.from(waiting.values())) resolve(null);
+  });
+  const answers: Record<string, ContentScriptAnswer> = {};
+  let id = 0;
+  for (const { method, params } of args.methods) {
+    id++;
+    const answer = closed
+      ? null
+      : await new Promise<Record<string, unknown> | null | 'timeout'>((resolve) => {
+          waiting.set(id, resolve);
+          setTimeout(() => resolve('timeout'), args.timeoutMs);
+          try {
+            port.postMessage({ rpc: 1, id, method, params });
+          } catch {
+            closed = true;
+            resolve(null);
+          }
+        });
+    waiting.delete(id);
+    if (answer === 'timeout') answers[method] = { ok: false, code: 'no answer' };
+    else if (!answer) answers[method] = { ok: false, code: 'port closed' };
+    else if (answer.ok === true) answers[method] = { ok: true, result: answer.result };
+    else answers[method] = { ok: false, code: String((answer.error as { code?: unknown } | undefined)?.code) };
+  }
+  // A refused port is closed by the background at once; give it the time to say so.
+  if (!closed) await new Promise((resolve) => setTimeout(resolve, 200));
+  const result = { closed, answers };
+  try {
+    port.disconnect();
+  } catch {
+    // already closed
+  }
+  return result;
+}

@@ -29,6 +29,8 @@ import { clock, deliveryEngineFor, startDevice, type TestDevice } from '../integ
 import { chromiumArgs, launchChromium, type ChromiumSession } from './browsers';
 import {
   contentScriptProbe,
+  extensionPortProbe,
+  frameOurPage,
   installPageSpy,
   pageEverything,
   panelDeviceUris,
@@ -37,8 +39,13 @@ import {
   probePageReach,
   readContentScriptSpy,
   readPageSpy,
+  realPanelSrc,
+  removeOurFrames,
+  type OurFrameArgs,
 } from './isolation-probes';
+import { panelText } from './page-probes';
 import { configureAndSignInChromium, foundTexts, NUDGE_MS, openPanelChromium, reloadPanelChromium, sendChromium } from './product';
+import { expectPanelAnswers, expectRefused, PANEL_PROBE, refusedFrameProbe, rogueFrames } from './surfaces';
 
 const POLL = { timeout: 15_000, interval: 100 };
 const DELIVERY = { timeout: 60_000, interval: 250 };
@@ -114,6 +121,15 @@ async function contentScriptWorld(page: Page, extensionOrigin: string) {
     },
     detach: () => cdp.detach().catch(() => {}),
   };
+}
+
+/** A frame `frameOurPage` made, once our page has loaded in it. */
+async function ourFrameChromium(page: Page, rogue: OurFrameArgs): Promise<Frame> {
+  const outer = await (await page.locator(`#${rogue.id}`).elementHandle({ timeout: POLL.timeout }))?.contentFrame();
+  const frame = rogue.nested ? await (await outer?.locator('iframe').elementHandle({ timeout: POLL.timeout }))?.contentFrame() : outer;
+  if (!frame) throw new Error(`no frame for ${rogue.id}`);
+  await expect.poll(() => frame.evaluate(() => location.href).catch(() => ''), POLL).toBe(rogue.src);
+  return frame;
 }
 
 /**
@@ -412,10 +428,13 @@ describe('Chromium: isolation and access', () => {
     };
     const methods = Object.keys(METHODS).map((method) => ({ method, params: params[method] ?? {} }));
     const probe = await world.evaluate(contentScriptProbe, { kind: 'call', methods });
-    // The one method a content script has: the answer proves the port reached the background.
+    // A content script's two methods: the status answer proves the port reached the background;
+    // a ticket admits one panel frame of its tab, and is all it gets (src/rpc/panel-tickets.ts).
+    const own = ['convo.status', 'panel.ticket'];
     expect(probe.answers['convo.status']).toMatchObject({ ok: true, result: { convoId, encrypted: true } });
-    const privileged = Object.entries(probe.answers).filter(([m]) => m !== 'convo.status');
-    expect(privileged.map(([m]) => m).sort()).toEqual(Object.keys(METHODS).filter((m) => m !== 'convo.status').sort());
+    expect(probe.answers['panel.ticket']).toMatchObject({ ok: true, result: { ticket: expect.stringMatching(/^[0-9a-f]{32}$/) } });
+    const privileged = Object.entries(probe.answers).filter(([m]) => !own.includes(m));
+    expect(privileged.map(([m]) => m).sort()).toEqual(Object.keys(METHODS).filter((m) => !own.includes(m)).sort());
     for (const [method, answer] of privileged) {
       expect({ method, answer }).toEqual({ method, answer: { ok: false, code: 'Forbidden' } });
     }
@@ -433,6 +452,36 @@ describe('Chromium: isolation and access', () => {
     expect(bobTexts).not.toContain(fromContentScript);
     expect((await groupOf(bob1, groupId))!.active).toBe(true);
     expect(leafUris(bob1, (await groupOf(bob1, groupId))!)).toContain(alice2.device.device.uri);
+  }, 120_000);
+
+  it("frames of ours that the page makes are refused, even at the real panel's URL; the panel is refused what it never calls", async () => {
+    needs('exchanged');
+    // The real panel, on a port of its own frame: admitted as the panel (its ticket is bound to
+    // this frame), and refused everything it is not given.
+    expectPanelAnswers(await panel.evaluate(extensionPortProbe, PANEL_PROBE));
+
+    // What a page script (or any frame inside the page) can make: panel frames without a ticket,
+    // in the page and nested, and copies of the real panel's URL, whose ticket it can read.
+    const real = await page.evaluate(realPanelSrc);
+    expect(real).toMatch(/^chrome-extension:\/\/[a-z]+\/panel\.html\?.*ticket=[0-9a-f]{32}/);
+    const rogues = rogueFrames(session.extensionOrigin, convoId, real!);
+    for (const rogue of rogues) await page.evaluate(frameOurPage, rogue);
+    try {
+      for (const rogue of rogues) {
+        const frame = await ourFrameChromium(page, rogue);
+        // Our own panel code runs there, and the background would not talk to it.
+        await expect.poll(() => frame.evaluate(panelText, 'panel-background'), POLL).toMatch(/^Background unavailable/);
+        expectRefused(await frame.evaluate(extensionPortProbe, refusedFrameProbe(convoId)), rogue.id);
+      }
+      await page.screenshot({ path: shot('rogue-frames') });
+    } finally {
+      await page.evaluate(removeOurFrames, rogues.map((r) => r.id));
+    }
+    // The copies took nothing from the real panel: it is still the panel, and still works.
+    expectPanelAnswers(await panel.evaluate(extensionPortProbe, PANEL_PROBE));
+    const marker = `after the rogue frames ${run}`;
+    await sendChromium(panel, marker);
+    expect(await waitForBob((t) => t.includes(marker), 'bob1 reading the marker')).toContain(marker);
   }, 120_000);
 
   it('a device revoked on the options page is removed, and cannot decrypt what is sent after', async () => {

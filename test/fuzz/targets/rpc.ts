@@ -1,5 +1,6 @@
 import { isConvoId } from '../../../src/content/convo-route';
 import { METHODS, type Caller, type Method } from '../../../src/rpc/methods';
+import { createPanelTickets, isPanelTicket } from '../../../src/rpc/panel-tickets';
 import type { PortLike } from '../../../src/rpc/port';
 import { originOf, type ExtensionSelf, type SenderLike } from '../../../src/rpc/sender';
 import { dispatch, servePort, type RpcHandlers } from '../../../src/rpc/server';
@@ -35,6 +36,7 @@ const VALID_PARAMS: { [M in Method]: unknown } = {
   'contact.safetyNumber': { did: 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa' },
   'contact.verify': { did: 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa', fingerprint: 'ab'.repeat(32) },
   'contact.unverify': { did: 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa' },
+  'panel.ticket': {},
 };
 
 const METHOD_NAMES = Object.keys(VALID_PARAMS) as Method[];
@@ -73,12 +75,12 @@ function deliverable(value: unknown): { ok: true; value: unknown } | { ok: false
   }
 }
 
-function request(rng: Rng, favour?: Method): { message: unknown; ops: string[] } {
+function request(rng: Rng, favour?: Method, methods: readonly Method[] = METHOD_NAMES): { message: unknown; ops: string[] } {
   const method =
     favour && rng.chance(0.5)
       ? favour
       : rng.chance(0.9)
-        ? rng.pick(METHOD_NAMES)
+        ? rng.pick(methods)
         : rng.pick(['convo.delete', '__proto__', 'constructor', 'toString', '']);
   let params = VALID_PARAMS[method as Method] ?? {};
   if (method === 'convo.status' && rng.chance(0.05)) params = { convoId: THROWING_CONVO };
@@ -109,16 +111,17 @@ interface DispatchCase {
 
 /**
  * What a content script (beside bsky.app's page: half-trusted) or an extension page may send.
- * A content script may only ever reach convo.status, with a valid conversation id; everything
- * else is refused with a typed code, and nothing throws out of dispatch.
+ * A content script may only ever reach convo.status, with a valid conversation id, and
+ * panel.ticket, with no params; everything else is refused with a typed code, and nothing
+ * throws out of dispatch.
  */
-function dispatchTarget(name: string, caller: Caller, allowed: string[]): FuzzTarget<DispatchCase> {
+function dispatchTarget(name: string, caller: Caller, allowed: string[], methods: readonly Method[] = METHOD_NAMES): FuzzTarget<DispatchCase> {
   return {
     name,
     allowed,
     generate(rng) {
-      // A content script's one method gets half the cases, or they would mostly be Forbidden.
-      return { caller, ...request(rng, caller === 'content-script' ? 'convo.status' : undefined) };
+      // A content script's main method gets half the cases, or they would mostly be Forbidden.
+      return { caller, ...request(rng, caller === 'content-script' ? 'convo.status' : undefined, methods) };
     },
     async run({ caller: who, message }) {
       const { handlers, calls } = recorder();
@@ -129,7 +132,7 @@ function dispatchTarget(name: string, caller: Caller, allowed: string[]): FuzzTa
       }
       check(response.id === (message as { id: unknown }).id, 'the response answers another id');
       if (!response.ok) {
-        if (who === 'content-script') check(calls.every((c) => c.method === 'convo.status'), 'a privileged handler ran for a content script');
+        if (who === 'content-script') check(calls.every((c) => CONTENT_SCRIPT_METHODS.includes(c.method)), 'a privileged handler ran for a content script');
         return checkErrorResponse(response);
       }
       check(calls.length === 1, `a success ran ${calls.length} handlers`);
@@ -140,7 +143,9 @@ function dispatchTarget(name: string, caller: Caller, allowed: string[]): FuzzTa
       // it does not expect).
       const reparsed = METHODS[call.method].parse(call.params);
       check(canonical(reparsed) === canonical(call.params), 'the parsed params do not parse to themselves');
-      if (who === 'content-script') {
+      if (who === 'content-script' && call.method === 'panel.ticket') {
+        check(Object.keys(call.params as object).length === 0, 'a content script passed params to panel.ticket');
+      } else if (who === 'content-script') {
         check(call.method === 'convo.status' && isConvoId((call.params as { convoId: unknown }).convoId), 'a content script got past convo.status');
         check(Object.keys(call.params as object).join() === 'convoId', 'a content script passed more than a convo id');
       }
@@ -149,6 +154,9 @@ function dispatchTarget(name: string, caller: Caller, allowed: string[]): FuzzTa
     describe: ({ ops }) => ops.join('; ').slice(0, 400),
   };
 }
+
+/** The methods a content script has: a conversation's status, and the ticket of the panel frame it makes. */
+const CONTENT_SCRIPT_METHODS: Method[] = ['convo.status', 'panel.ticket'];
 
 export const rpcDispatch = dispatchTarget('rpc.dispatch', 'content-script', [
   'Dropped',
@@ -159,14 +167,29 @@ export const rpcDispatch = dispatchTarget('rpc.dispatch', 'content-script', [
   'Internal',
 ]);
 
-export const rpcParse = dispatchTarget('rpc.parse', 'extension-page', ['Dropped', 'BadRequest', 'UnknownMethod', 'InvalidConvoId', 'Internal']);
+// Every method an extension page has (all but the content script's panel.ticket).
+export const rpcParse = dispatchTarget(
+  'rpc.parse',
+  'extension-page',
+  ['Dropped', 'BadRequest', 'UnknownMethod', 'InvalidConvoId', 'Internal'],
+  METHOD_NAMES.filter((m) => METHODS[m].callers.includes('extension-page')),
+);
 
 // ---------------------------------------------------------------------------------------------
 
+/** The ticket the panel sender presents; the fuzzed background issued it to tab 5. */
+const TICKET_TAB = 5;
 const SENDERS: SenderLike[] = [
-  { id: SELF.id, url: `${SELF.origin}/panel.html?convo=3kabcdefghij2`, tab: { url: 'https://bsky.app/messages/3kabcdefghij2' }, frameId: 3 },
+  {
+    id: SELF.id,
+    url: `${SELF.origin}/panel.html?convo=3kabcdefghij2&ticket=${'a'.repeat(32)}`,
+    tab: { id: TICKET_TAB, url: 'https://bsky.app/messages/3kabcdefghij2' },
+    frameId: 3,
+  },
+  { id: SELF.id, url: `${SELF.origin}/panel.html?convo=3kabcdefghij2`, tab: { id: TICKET_TAB, url: 'https://bsky.app/messages/3kabcdefghij2' }, frameId: 3 },
   { id: SELF.id, url: `${SELF.origin}/popup.html` },
-  { id: SELF.id, url: 'https://bsky.app/messages/3kabcdefghij2', tab: { url: 'https://bsky.app/messages/3kabcdefghij2' }, frameId: 0 },
+  { id: SELF.id, url: `${SELF.origin}/options.html`, tab: { id: 2, url: `${SELF.origin}/options.html` }, frameId: 0 },
+  { id: SELF.id, url: 'https://bsky.app/messages/3kabcdefghij2', tab: { id: TICKET_TAB, url: 'https://bsky.app/messages/3kabcdefghij2' }, frameId: 0 },
   { id: 'anotherextension', url: 'chrome-extension://anotherextension/page.html' },
   { id: SELF.id, url: 'https://evil.example/', tab: { url: 'https://evil.example/' } },
 ];
@@ -213,17 +236,23 @@ function fakePort(sender: unknown) {
 }
 
 /** Who the sender may be taken for, by the rules of DESIGN.md boundary 2 (an independent reading). */
-function mayBe(sender: SenderLike | undefined): Caller[] {
+function mayBe(sender: SenderLike | undefined, ticket: string): Caller[] {
   if (!sender || sender.id !== SELF.id || typeof sender.url !== 'string') return [];
   const origin = originOf(sender.url);
+  const { frameId } = sender;
+  const tab = (typeof sender.tab === 'object' && sender.tab !== null ? sender.tab : {}) as { id?: unknown; url?: unknown };
+  const tabId = Number.isSafeInteger(tab.id) && (tab.id as number) >= 0 ? tab.id : undefined;
   if (origin === SELF.origin) {
-    // Our page framed in a tab (the panel) only inside bsky.app or our own pages.
-    if (sender.tab === undefined) return ['extension-page'];
-    const tabUrl = (sender.tab as { url?: unknown } | null)?.url;
-    const tabOrigin = typeof tabUrl === 'string' ? originOf(tabUrl) : undefined;
-    return tabOrigin === SELF.origin || tabOrigin === 'https://bsky.app' ? ['extension-page'] : [];
+    // Not framed: no tab, or the tab's own document.
+    if (sender.tab === undefined || frameId === 0) return ['extension-page'];
+    // Framed: only the panel page inside bsky.app, presenting the ticket issued to its tab.
+    const url = new URL(sender.url);
+    const framed = Number.isSafeInteger(frameId) && frameId! > 0 && tabId === TICKET_TAB;
+    const inBsky = typeof tab.url === 'string' && originOf(tab.url) === 'https://bsky.app';
+    const presented = url.searchParams.getAll('ticket');
+    return framed && inBsky && url.pathname === '/panel.html' && presented.length === 1 && presented[0] === ticket ? ['panel'] : [];
   }
-  if (origin === 'https://bsky.app' && sender.tab !== undefined) return ['content-script'];
+  if (origin === 'https://bsky.app' && tabId !== undefined && frameId === 0) return ['content-script'];
   return [];
 }
 
@@ -241,7 +270,7 @@ export const rpcPort: FuzzTarget<PortCase> = {
     const ops: string[] = [];
     if (rng.chance(0.5)) {
       const trick = rng.pick(URL_TRICKS);
-      sender = rng.chance(0.5) ? { ...base, url: trick } : { ...base, tab: { url: trick } };
+      sender = rng.chance(0.5) ? { ...base, url: trick } : { ...base, tab: { ...(base.tab as object | undefined), url: trick } };
       ops.push(`url trick ${trick}`);
     } else if (rng.chance(0.5)) {
       const m = mutateValue(rng, base, 'clone');
@@ -258,18 +287,24 @@ export const rpcPort: FuzzTarget<PortCase> = {
   async run({ sender, messages }) {
     const { handlers, calls } = recorder();
     const { port, posted, deliver, isDisconnected } = fakePort(sender);
-    const served = servePort(port, handlers, SELF);
-    const expected = mayBe(sender as SenderLike);
+    // A background that issued one ticket, to the panel senders' tab (the samples carry it).
+    const panelTickets = createPanelTickets({ now: () => 0, randomBytes: (n) => new Uint8Array(n).fill(0xaa) });
+    const ticket = await panelTickets.issue(TICKET_TAB);
+    check(isPanelTicket(ticket) && ticket === 'a'.repeat(32), 'the fixed ticket is not the one issued');
+    const serving = servePort(port, handlers, SELF, { panelTickets });
+    // Messages arrive while the port is decided on (a framed page's ticket is being checked).
+    messages.forEach(deliver);
+    const served = await serving;
+    const expected = mayBe(sender as SenderLike, ticket);
     if (!served) {
       check(expected.length === 0, 'a legitimate sender was refused');
       check(isDisconnected(), 'a refused port was left open');
       messages.forEach(deliver);
-      await new Promise((r) => setImmediate(r));
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
       check(calls.length === 0 && posted.length === 0, 'a refused port was served');
       return rejected('Refused');
     }
     check(expected.length > 0, `a sender was served that the rules refuse: ${canonical(sender).slice(0, 200)}`);
-    messages.forEach(deliver);
     for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
     for (const call of calls) {
       check(expected.includes(call.caller), `served as ${call.caller}`);

@@ -23,12 +23,14 @@ describe("bsky.app's theme", () => {
     expect(bskyTheme(document)).toBe('dark');
   });
 
-  it('goes into the panel URL, where the panel reads it back', () => {
-    const url = panelUrl('chrome-extension://ext/panel.html', '3kabc', 'dim');
-    expect(url).toBe('chrome-extension://ext/panel.html?convo=3kabc&theme=dim');
+  it('goes into the panel URL, beside the ticket, where the panel reads it back', () => {
+    const ticket = '0123456789abcdef0123456789abcdef';
+    const url = panelUrl('chrome-extension://ext/panel.html', '3kabc', 'dim', ticket);
+    expect(url).toBe(`chrome-extension://ext/panel.html?convo=3kabc&ticket=${ticket}&theme=dim`);
     expect(parseTheme(new URL(url).searchParams.get('theme'))).toBe('dim');
-    expect(panelUrl('chrome-extension://ext/panel.html', '3kabc', undefined)).toBe(
-      'chrome-extension://ext/panel.html?convo=3kabc',
+    expect(new URL(url).searchParams.get('ticket')).toBe(ticket);
+    expect(panelUrl('chrome-extension://ext/panel.html', '3kabc', undefined, ticket)).toBe(
+      `chrome-extension://ext/panel.html?convo=3kabc&ticket=${ticket}`,
     );
   });
 });

@@ -23,14 +23,20 @@ function screen(hidden = false) {
   return el;
 }
 
-function setup(statuses: Record<string, boolean> = {}) {
+function setup(statuses: Record<string, boolean> = {}, tickets: { refuse?: boolean } = {}) {
   const location = { pathname: '/' };
   const asked: string[] = [];
   const page: { theme: Theme | undefined } = { theme: undefined };
+  let issued = 0;
   const watcher = createConvoWatcher({
     doc: document,
     location,
-    panelUrl: (id, theme) => `chrome-extension://ext/panel.html?convo=${id}${theme ? `&theme=${theme}` : ''}`,
+    // Each frame's URL carries a ticket the background issues (so it takes a moment).
+    panelUrl: async (id, theme) => {
+      await settle();
+      if (tickets.refuse) throw new Error('Disconnected');
+      return `chrome-extension://ext/panel.html?convo=${id}&ticket=t${++issued}${theme ? `&theme=${theme}` : ''}`;
+    },
     convoStatus: async (convoId): Promise<ConvoStatus> => {
       asked.push(convoId);
       return { convoId, encrypted: statuses[convoId] ?? false };
@@ -41,7 +47,9 @@ function setup(statuses: Record<string, boolean> = {}) {
 }
 
 const hosts = () => Array.from(document.querySelectorAll(`[${HOST_ATTRIBUTE}]`));
-const settle = () => new Promise((r) => setTimeout(r, 0));
+function settle() {
+  return new Promise((r) => setTimeout(r, 0));
+}
 
 beforeEach(() => {
   document.body.innerHTML = '';
@@ -65,8 +73,10 @@ describe('convo watcher', () => {
 
     const toggle = host.shadowRoot!.querySelector('button')!;
     userClick(toggle);
+    expect(toggle.getAttribute('aria-pressed')).toBe('true');
+    await settle();
     const frame = host.shadowRoot!.querySelector('iframe')!;
-    expect(frame.getAttribute('src')).toBe('chrome-extension://ext/panel.html?convo=c1');
+    expect(frame.getAttribute('src')).toBe('chrome-extension://ext/panel.html?convo=c1&ticket=t1');
     expect(frame.getAttribute('referrerpolicy')).toBe('no-referrer');
     expect(frame.hidden).toBe(false);
     expect(toggle.getAttribute('aria-pressed')).toBe('true');
@@ -144,7 +154,7 @@ describe('convo watcher', () => {
     const watcher = createConvoWatcher({
       doc: document,
       location: { pathname: '/messages/c1' },
-      panelUrl: () => 'chrome-extension://ext/panel.html',
+      panelUrl: async () => 'chrome-extension://ext/panel.html',
       convoStatus: () => Promise.reject(new Error('Disconnected')),
     });
     screen();
@@ -154,13 +164,15 @@ describe('convo watcher', () => {
     expect(host.shadowRoot!.querySelector('[data-testid="atm-state"]')!.textContent).toBe('unavailable');
   });
 
-  it('ignores synthetic clicks on the toggle (only real user gestures open the panel)', () => {
+  it('ignores synthetic clicks on the toggle (only real user gestures open the panel)', async () => {
     const { watcher, location } = setup();
     screen();
     location.pathname = '/messages/c1';
     watcher.reconcile();
     const root = (hosts()[0] as HTMLElement).shadowRoot!;
     root.querySelector('button')!.click();
+    await settle();
+    await settle();
     expect(root.querySelector('iframe')).toBeNull();
     expect(root.querySelector('button')!.getAttribute('aria-pressed')).toBe('false');
   });
@@ -179,7 +191,7 @@ describe('convo watcher', () => {
     expect(state()).toBe('on');
   });
 
-  it("draws the panel in bsky.app's theme and follows a change with a fresh frame, open if it was", () => {
+  it("draws the panel in bsky.app's theme and follows a change with a fresh frame (and ticket), open if it was", async () => {
     const { watcher, location, page } = setup();
     screen();
     location.pathname = '/messages/c1';
@@ -197,27 +209,78 @@ describe('convo watcher', () => {
     page.theme = 'light';
     watcher.reconcile();
     userClick(host.shadowRoot!.querySelector('button')!);
-    expect(frame()[0]!.getAttribute('src')).toBe('chrome-extension://ext/panel.html?convo=c1&theme=light');
+    await settle();
+    expect(frame()[0]!.getAttribute('src')).toBe('chrome-extension://ext/panel.html?convo=c1&ticket=t1&theme=light');
     expect(bar.dataset.theme).toBe('light');
 
     const first = frame()[0]!;
     watcher.reconcile(); // nothing changed: the same frame stays
     expect(frame()[0]).toBe(first);
 
-    // The page turns dark while the panel is open.
+    // The page turns dark while the panel is open: the old frame stays until the new one's URL is there.
     page.theme = 'dim';
     watcher.reconcile();
+    expect(frame()[0]).toBe(first);
+    await settle();
     expect(hosts()).toEqual([host]);
     expect(frame()).toHaveLength(1);
     expect(frame()[0]).not.toBe(first);
-    expect(frame()[0]!.getAttribute('src')).toBe('chrome-extension://ext/panel.html?convo=c1&theme=dim');
+    expect(frame()[0]!.getAttribute('src')).toBe('chrome-extension://ext/panel.html?convo=c1&ticket=t2&theme=dim');
     expect(frame()[0]!.hidden).toBe(false);
     expect(bar.dataset.theme).toBe('dim');
 
     page.theme = undefined;
     watcher.reconcile();
-    expect(frame()[0]!.getAttribute('src')).toBe('chrome-extension://ext/panel.html?convo=c1');
+    await settle();
+    expect(frame()[0]!.getAttribute('src')).toBe('chrome-extension://ext/panel.html?convo=c1&ticket=t3');
     expect(bar.dataset.theme).toBeUndefined();
+
+    // Two changes before the first frame's URL is there: only the newest frame is placed.
+    page.theme = 'light';
+    watcher.reconcile();
+    page.theme = 'dark';
+    watcher.reconcile();
+    await settle();
+    await settle();
+    expect(frame()).toHaveLength(1);
+    expect(frame()[0]!.getAttribute('src')).toBe('chrome-extension://ext/panel.html?convo=c1&ticket=t5&theme=dark');
+  });
+
+  it('places the frame closed if the user closed the panel before its ticket came', async () => {
+    const { watcher, location } = setup();
+    screen();
+    location.pathname = '/messages/c1';
+    watcher.reconcile();
+    const root = (hosts()[0] as HTMLElement).shadowRoot!;
+    const toggle = root.querySelector('button')!;
+    userClick(toggle);
+    userClick(toggle);
+    expect(toggle.getAttribute('aria-pressed')).toBe('false');
+    await settle();
+    expect(root.querySelectorAll('iframe')).toHaveLength(1);
+    expect(root.querySelector('iframe')!.hidden).toBe(true);
+    userClick(toggle);
+    expect(root.querySelectorAll('iframe')).toHaveLength(1);
+    expect(root.querySelector('iframe')!.hidden).toBe(false);
+  });
+
+  it('makes no frame without a ticket (the background would refuse it), and asks again on the next open', async () => {
+    const tickets = { refuse: true };
+    const { watcher, location } = setup({}, tickets);
+    screen();
+    location.pathname = '/messages/c1';
+    watcher.reconcile();
+    const root = (hosts()[0] as HTMLElement).shadowRoot!;
+    const toggle = root.querySelector('button')!;
+    userClick(toggle);
+    await settle();
+    expect(root.querySelector('iframe')).toBeNull();
+    userClick(toggle); // closed
+    tickets.refuse = false;
+    userClick(toggle); // opened again: a ticket this time
+    await settle();
+    expect(root.querySelector('iframe')!.getAttribute('src')).toBe('chrome-extension://ext/panel.html?convo=c1&ticket=t1');
+    expect(root.querySelector('iframe')!.hidden).toBe(false);
   });
 
   it('picks the last visible conversation screen', () => {

@@ -52,6 +52,7 @@ function setup(states: Record<string, SafetyState | 'offline'>) {
     clock: { now: () => 0 },
     convoSettings: async () => ({ get: async () => undefined, put: async () => {} }),
     account: accountService,
+    panelTickets: { issue: async () => 'not used' },
     notifyConvoStatus: () => {},
     notifyConvoChanged: (convoId) => changed.push(convoId),
   });

@@ -6,20 +6,10 @@ import { RPC_PORT_NAME } from '../../../src/rpc/wire';
 import { isAtmError } from '../../../src/errors';
 import type { SenderLike } from '../../../src/rpc/sender';
 import { portPair } from './port-pair';
+import { contentSender, optionsSender as pageSender, self } from './senders';
 
 // The key-change safety methods (docs/protocol.md §9) through the real port transport and
-// access checks: extension pages only, strict params.
-const self = { id: 'ext-id', origin: 'chrome-extension://ext-id' };
-const pageSender = {
-  id: 'ext-id',
-  url: 'chrome-extension://ext-id/panel.html?convo=c1',
-  tab: { url: 'https://bsky.app/messages/c1' },
-};
-const contentSender = {
-  id: 'ext-id',
-  url: 'https://bsky.app/messages/c1',
-  tab: { url: 'https://bsky.app/messages/c1' },
-};
+// access checks: extension pages and the panel (its members list verifies), strict params.
 const BOB = 'did:plc:bbbbbbbbbbbbbbbbbbbbbbbb';
 const FP = 'ab'.repeat(32);
 
@@ -67,9 +57,9 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 }
 
 describe('contact safety methods', () => {
-  it('are for extension pages only', () => {
+  it('are for extension pages and the panel only', () => {
     for (const m of ['contact.safetyNumber', 'contact.verify', 'contact.unverify'] as const) {
-      expect(METHODS[m].callers).toEqual(['extension-page']);
+      expect(METHODS[m].callers).toEqual(['extension-page', 'panel']);
     }
   });
 

@@ -25,15 +25,17 @@ function recording() {
 const request = (method: string, params: unknown) => ({ rpc: 1, id: 1, method, params });
 
 describe('devices.* methods', () => {
-  it('are for extension pages only: a content script is refused before any handler runs', async () => {
+  it('are for extension pages only: the panel and a content script are refused before any handler runs', async () => {
     const { calls, handlers } = recording();
     for (const [method, params] of [
       ['devices.list', {}],
       ['devices.revoke', { rkey: RKEY, confirm: true }],
     ] as const) {
       expect(METHODS[method].callers).toEqual(['extension-page']);
-      const answer = await dispatch(handlers, 'content-script', request(method, params));
-      expect(answer).toMatchObject({ ok: false, error: { code: 'Forbidden' } });
+      for (const caller of ['panel', 'content-script'] as const) {
+        const answer = await dispatch(handlers, caller, request(method, params), 7);
+        expect(answer, `${method} for ${caller}`).toMatchObject({ ok: false, error: { code: 'Forbidden' } });
+      }
     }
     expect(calls).toEqual([]);
     expect(await dispatch(handlers, 'extension-page', request('devices.list', {}))).toMatchObject({ ok: true });

@@ -5,14 +5,7 @@ import { parseEvent, RPC_PORT_NAME } from '../../../src/rpc/wire';
 import { isAtmError } from '../../../src/errors';
 import { portPair } from './port-pair';
 import type { SenderLike } from '../../../src/rpc/sender';
-
-const self = { id: 'ext-id', origin: 'chrome-extension://ext-id' };
-const pageSender = {
-  id: 'ext-id',
-  url: 'chrome-extension://ext-id/panel.html?convo=c1',
-  tab: { url: 'https://bsky.app/messages/c1' },
-};
-const contentSender = { id: 'ext-id', url: 'https://bsky.app/messages/c1', tab: { url: 'https://bsky.app/messages/c1' } };
+import { contentSender, optionsSender as pageSender, self } from './senders';
 
 function handlers(): RpcHandlers & { calls: string[] } {
   const calls: string[] = [];
@@ -102,7 +95,10 @@ describe('RPC over a port', () => {
   it('closes ports from unknown senders before reading anything', async () => {
     const h = handlers();
     const pair = portPair(RPC_PORT_NAME, { id: 'another-extension', url: 'chrome-extension://x/a.html' });
-    expect(servePort(pair.server, h, self)).toBe(false);
+    const served = servePort(pair.server, h, self);
+    // Closed at once, not after a tick: nothing of the port is read.
+    expect(pair.isConnected()).toBe(false);
+    expect(await served).toBe(false);
     expect(pair.isConnected()).toBe(false);
     const client = createRpcClient(() => pair.client, { timeoutMs: 1_000 });
     const error = await rejection(client.call('convo.status', { convoId: 'c1' }));
@@ -110,9 +106,9 @@ describe('RPC over a port', () => {
     expect(h.calls).toEqual([]);
   });
 
-  it('ignores ports with another name', () => {
+  it('ignores ports with another name', async () => {
     const pair = portPair('something-else', pageSender);
-    expect(servePort(pair.server, handlers(), self)).toBe(false);
+    expect(await servePort(pair.server, handlers(), self)).toBe(false);
   });
 
   it('rejects invalid params with typed errors and never calls the handler', async () => {
@@ -211,8 +207,8 @@ describe('RPC over a port', () => {
     const hub = createPortHub();
     const a = portPair(RPC_PORT_NAME, pageSender);
     const b = portPair(RPC_PORT_NAME, contentSender);
-    servePort(a.server, handlers(), self, hub);
-    servePort(b.server, handlers(), self, hub);
+    servePort(a.server, handlers(), self, { hub });
+    servePort(b.server, handlers(), self, { hub });
     const clientA = createRpcClient(() => a.client, { timeoutMs: 1_000 });
     const clientB = createRpcClient(() => b.client, { timeoutMs: 1_000 });
     const seenA: unknown[] = [];
@@ -239,8 +235,8 @@ describe('RPC over a port', () => {
     const hub = createPortHub();
     const page = portPair(RPC_PORT_NAME, pageSender);
     const content = portPair(RPC_PORT_NAME, contentSender);
-    servePort(page.server, handlers(), self, hub);
-    servePort(content.server, handlers(), self, hub);
+    servePort(page.server, handlers(), self, { hub });
+    servePort(content.server, handlers(), self, { hub });
     const seen: Record<string, string[]> = { page: [], content: [] };
     // Both clients parse every event: what the content script hears is the server's filter alone.
     const pageClient = createRpcClient(() => page.client, { timeoutMs: 1_000, parseEvent });
@@ -256,7 +252,7 @@ describe('RPC over a port', () => {
     expect(seen.content).toEqual(['convo.changed']);
   });
 
-  it('lets content scripts call nothing but convo.status, whatever the method', async () => {
+  it('lets content scripts call nothing but convo.status and panel.ticket, whatever the method', async () => {
     const { client, h } = connected(contentSender);
     const privileged = [
       ['auth.status', {}],
