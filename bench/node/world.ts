@@ -48,11 +48,12 @@ async function peer(network: LocalNetwork, name: string): Promise<Peer> {
     repo: device.repo,
     publicRepos: device.publicRepos,
     keyPackages: device.keyPackages,
+    as: device.as,
     clock,
     newTid,
     policy: DEFAULT_DELIVERY_POLICY,
   };
-  const engine = createDeliveryEngine({ ...deps, as: device.as, retryPolicy: { baseMs: 0, maxMs: 0 } });
+  const engine = createDeliveryEngine({ ...deps, retryPolicy: { baseMs: 0, maxMs: 0 } });
   return { account, agent, device, deps, engine, db };
 }
 

@@ -92,20 +92,21 @@ export interface PersistedMembers {
  * service cannot be asked, the last answer this worker got stands; with none, the error is
  * thrown: callers decide what an unknown membership means (never "nobody is in it", which would
  * remove everyone). A persisted answer is used only while fresh: an old member list could add
- * back someone who left the conversation since.
+ * back someone who left the conversation since. `fresh` asks the service whatever is cached
+ * (and caches the answer); it fails rather than answer from the past.
  */
 export function cachedConversationMembers(
   chat: Pick<ChatClient, 'members'>,
   clock: { now(): number },
   ttlMs = 5 * 60_000,
   persisted?: PersistedMembers,
-): (convoId: string) => Promise<ReadonlySet<string>> {
+): (convoId: string, options?: { fresh?: boolean }) => Promise<ReadonlySet<string>> {
   const cache = new Map<string, { dids: Set<string>; at: number }>();
   const fresh = (at: number) => clock.now() - at < ttlMs && at <= clock.now();
-  return async (convoId) => {
+  return async (convoId, options = {}) => {
     const hit = cache.get(convoId);
-    if (hit && fresh(hit.at)) return hit.dids;
-    const stored = await persisted?.get(convoId).catch(() => undefined);
+    if (hit && fresh(hit.at) && !options.fresh) return hit.dids;
+    const stored = options.fresh ? undefined : await persisted?.get(convoId).catch(() => undefined);
     if (stored && fresh(stored.at)) {
       const dids = new Set(stored.dids);
       cache.set(convoId, { dids, at: stored.at });
@@ -119,7 +120,8 @@ export function cachedConversationMembers(
       await persisted?.put({ convoId, dids: [...dids], at }).catch(() => {});
       return dids;
     } catch (error) {
-      if (hit) return hit.dids;
+      // Asked for a fresh answer: an old one is not one.
+      if (hit && !options.fresh) return hit.dids;
       throw error;
     }
   };

@@ -120,7 +120,7 @@ export function createAccountService(deps: AccountDeps): AccountService {
         const inConvo = await members(convoId).catch(() => new Set<string>());
         return dids.every((did) => inConvo.has(did));
       },
-      conversationDids: async (convoId) => [...(await members(convoId))],
+      conversationDids: async (convoId, options) => [...(await members(convoId, options))],
       onMaintenanceError: deps.onError,
       ...(deps.onGroupProgress ? { onGroupProgress: deps.onGroupProgress } : {}),
     });

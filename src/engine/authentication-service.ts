@@ -17,17 +17,24 @@ export interface AuthenticationService {
    * provably contains (signed commit, verified CAR) and whose `signatureKey` equals the leaf's.
    * Throws `InvalidCredential`, `UnknownDevice`, `KeyMismatch`, `InvalidRecord`, `ProofInvalid`,
    * or a network/identity error (then nothing is decided and the caller may retry later).
+   * `fresh`: prove it now, whatever is cached (a commit or an Add, §4): a device revoked since
+   * the last proof must not change the group's keys on the strength of a cached answer.
    */
-  verify(identity: string | Uint8Array, signaturePublicKey: Uint8Array): Promise<VerifiedDevice>;
+  verify(identity: string | Uint8Array, signaturePublicKey: Uint8Array, options?: VerifyOptions): Promise<VerifiedDevice>;
   /** Drops cached results for a DID (e.g. after a firehose event touched its device records). */
   forget(did: string): void;
 }
 
 
 
+export interface VerifyOptions {
+  fresh?: boolean;
+}
+
 /**
  * The Authentication Service of docs/protocol.md. Positive results are cached for `ttlMs`;
  * failures are never cached, so a fixed network or a re-published record is seen at once.
+ * A fresh proof neither reads the cache nor joins a proof already under way.
  */
 export function createAuthenticationService(deps: {
   prover: RecordProver;
@@ -51,17 +58,23 @@ export function createAuthenticationService(deps: {
   }
 
   return {
-    async verify(identity, signaturePublicKey) {
+    async verify(identity, signaturePublicKey, options = {}) {
       const ref = parseDeviceUri(identity);
       const uri = `at://${ref.did}/${DEVICE_COLLECTION}/${ref.rkey}`;
       const cacheKey = `${uri}|${toHex(signaturePublicKey)}`;
       const now = deps.clock.now();
       const hit = cache.get(cacheKey);
-      if (hit && hit.expiresAt > now) return hit.device;
+      if (hit && hit.expiresAt > now && !options.fresh) return hit.device;
       for (const [key, entry] of cache) if (entry.expiresAt <= now) cache.delete(key);
       const generation = generations.get(ref.did) ?? 0;
-      let pending = inFlight.get(cacheKey);
-      if (!pending) {
+      let pending = options.fresh ? undefined : inFlight.get(cacheKey);
+      if (options.fresh) {
+        // A failed fresh proof also drops the cached answer it overrode.
+        pending = check(ref, uri, signaturePublicKey).catch((error: unknown) => {
+          cache.delete(cacheKey);
+          throw error;
+        });
+      } else if (!pending) {
         pending = check(ref, uri, signaturePublicKey).finally(() => inFlight.delete(cacheKey));
         inFlight.set(cacheKey, pending);
       }

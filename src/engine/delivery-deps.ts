@@ -1,5 +1,6 @@
 import { toHex } from '../bytes';
 import type { MlsContext } from '../mls';
+import type { AuthenticationService } from './authentication-service';
 import type { GroupProgress } from './groups';
 import type { DeliveryStore } from './delivery-state';
 import type { Clock, KeyPackageStore, LocalDevice, OwnRepo, PublicRepos } from './ports';
@@ -53,6 +54,11 @@ export interface DeliveryDeps {
   repo: OwnRepo;
   publicRepos: PublicRepos;
   keyPackages: KeyPackageStore;
+  /**
+   * The Authentication Service (§4). `mls.auth` asks it with its cache; commits and Adds are
+   * proven afresh with it (§6.7).
+   */
+  as: AuthenticationService;
   clock: Clock;
   newTid(): string;
   policy: DeliveryPolicy;
@@ -61,8 +67,11 @@ export interface DeliveryDeps {
    * every member is a member of the bsky conversation. Absent: every group is accepted.
    */
   belongsToConversation?(convoId: string, memberDids: readonly string[]): Promise<boolean>;
-  /** The DIDs in a bsky conversation (the shell asks the chat service); their devices are added. */
-  conversationDids?(convoId: string): Promise<readonly string[]>;
+  /**
+   * The DIDs in a bsky conversation (the shell asks the chat service); their devices are added.
+   * `fresh`: asked now, not from a cache (a commit's committer, §6.7).
+   */
+  conversationDids?(convoId: string, options?: { fresh?: boolean }): Promise<readonly string[]>;
   /**
    * How far creating a group got (many seconds for a big conversation: each person's devices
    * are looked up and proven). Counts only; `convoId` says which conversation's panel shows it.

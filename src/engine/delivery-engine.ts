@@ -8,9 +8,12 @@ import { sendText } from './send';
 import { conversationGroup, conversationMessages, resolveConversationGroups, sendToConversation } from './convo-groups';
 import { deleteExpiredEvents } from './retention';
 import { replenishKeyPackages } from './key-package-pool';
-import { commitMembership, reviewMembership, turnDelayMs, type DeviceListing, type MembershipChange } from './membership';
+import { commitMembership, reviewMembership, turnDelayMs, type DeviceListing, type MembershipChange, type ReviewOptions } from './membership';
 import { selfUpdateDue } from './self-update-schedule';
-import { groupState, settleFinality } from './group-events';
+import { groupState, mayCommit, settleFinality } from './group-events';
+import { outranks, rankBeforeBytes } from './commit-rank';
+import { didsOf } from './create-group';
+import { decodeGroupState, ownLeafIndex } from '../mls';
 import { DEVICE_COLLECTION_NSID, KEY_PACKAGE_COLLECTION_NSID } from '../protocol/records';
 import { createSerialQueue } from './serial';
 import { tidTimeMs } from './tid';
@@ -70,6 +73,7 @@ export function createDeliveryEngine(
   // Membership upkeep (§6.9), in memory: a restart only means reviewing a little sooner and
   // waiting a turn a little longer.
   const lastReview = new Map<string, number>();
+  const lastPreemptReview = new Map<string, number>();
   const hinted = new Set<string>();
   /** `${groupId} ${change.key}` → when this device first saw the change still to be made. */
   const noticed = new Map<string, number>();
@@ -84,13 +88,26 @@ export function createDeliveryEngine(
     const listings = new Map<string, Promise<DeviceListing>>();
     for (const stored of await deps.store.listGroups()) {
       const group = settleFinality(stored, now, deps.policy.finalityMs);
-      if (!group.active || group.supersededBy || group.parent || group.deferred) continue;
-      const due = now - (lastReview.get(group.groupId) ?? Number.NEGATIVE_INFINITY) >= deps.policy.membershipReviewMs;
+      if (!group.active || group.supersededBy || group.deferred) continue;
+      // Reviews on a parent keep their own times: the first review once the epoch is final
+      // comes at once, as before (adds wait for it).
+      const reviewed = group.parent ? lastPreemptReview : lastReview;
+      const due = now - (reviewed.get(group.groupId) ?? Number.NEGATIVE_INFINITY) >= deps.policy.membershipReviewMs;
       if (!due && hints.size === 0 && !waiting.has(group.groupId)) continue;
+      const scope = { listings, ...(due || waiting.has(group.groupId) ? {} : { only: hints }) };
+      if (group.parent) {
+        try {
+          await preemptWithRemovals({ ...group, parent: group.parent }, now, scope);
+          if (due) reviewed.set(group.groupId, now);
+        } catch (error) {
+          deps.onMaintenanceError?.(error);
+        }
+        continue;
+      }
+      if (!mayCommit(group, now, deps.policy.finalityMs)) continue;
       try {
         const changes = await reviewMembership(deps, group, {
-          listings,
-          ...(due || waiting.has(group.groupId) ? {} : { only: hints }),
+          ...scope,
           onError: (error) => deps.onMaintenanceError?.(error),
         });
         if (due) lastReview.set(group.groupId, now);
@@ -101,6 +118,46 @@ export function createDeliveryEngine(
         deps.onMaintenanceError?.(error);
       }
     }
+  }
+
+  /**
+   * §6.7: while an epoch waits to become final, removals it still needs (someone left, a device
+   * was revoked) are not held back by the commit waiting there: if a commit of ours removing them
+   * on the parent's epoch outranks that one (it removes more; a self-update removes none), it is
+   * made there now, at this device's turn. Adds wait for the epoch to become final.
+   */
+  async function preemptWithRemovals(
+    group: GroupRecord & { parent: NonNullable<GroupRecord['parent']> },
+    now: number,
+    scope: Pick<ReviewOptions, 'listings' | 'only'>,
+  ): Promise<void> {
+    const parentEpoch = (BigInt(group.current.epoch) - 1n).toString();
+    const record = group.retained.find((r) => r.epoch === parentEpoch);
+    if (!record) return;
+    const parentState = decodeGroupState(deps.mls, group.parent.state);
+    const onParent: GroupRecord = {
+      ...group,
+      state: group.parent.state,
+      current: record,
+      retained: group.retained.filter((r) => r !== record),
+      memberDids: didsOf(parentState),
+    };
+    delete onParent.parent;
+    const removals = (await reviewMembership(deps, onParent, { ...scope, onError: (e) => deps.onMaintenanceError?.(e) })).filter(
+      (c) => c.kind !== 'add',
+    );
+    const ready = await readyChanges(onParent, removals, now);
+    if (ready.length === 0) return;
+    const leaves = new Set(ready.map((c) => (c.kind === 'add' ? -1 : c.member.leafIndex)));
+    const mine = await rankBeforeBytes({
+      groupId: group.groupId,
+      epoch: parentEpoch,
+      committerLeaf: ownLeafIndex(parentState),
+      removed: leaves.size,
+      added: 0,
+    });
+    if (!outranks(mine, group.parent.winnerRank)) return;
+    await apply(await commitMembership(deps, group, ready, { onParent: true }));
   }
 
   /**

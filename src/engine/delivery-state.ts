@@ -49,6 +49,11 @@ export interface GroupRecord {
     /** Set when the winning commit so far is ours: what to do again if it loses. */
     intent?: CommitIntent;
   };
+  /**
+   * Ids of our messages sent on a branch that lost (§6.7), still to be sent again on this one:
+   * they wait while the group holds someone who left the conversation (§6.9).
+   */
+  resendPending?: string[];
   /** DIDs of the members' repos, polled for this group's events. */
   memberDids: string[];
   /** False once a commit removed this device: history stays readable, nothing can be sent. */

@@ -32,6 +32,18 @@ export function settleFinality(group: GroupRecord, now: number, finalityMs: numb
 }
 
 /**
+ * §6.7: whether this device may commit on the group's current epoch now: the epoch is final
+ * (its winning commit has stood for `finalityMs`, and for a device that joined from a Welcome,
+ * it has been in the group that long, since it cannot know when the others applied the commit
+ * that added it).
+ */
+export function mayCommit(group: GroupRecord, now: number, finalityMs: number): boolean {
+  const settled = settleFinality(group, now, finalityMs);
+  if (settled.parent) return false;
+  return !(group.origin === 'joined' && now - group.createdAt < finalityMs);
+}
+
+/**
  * Seals one of our MLS messages of the current epoch as an event (§6.3, §6.4): takes the next
  * counter of our leaf, and returns the outbox item plus the epoch record with the counter
  * advanced. The caller stores both in one transaction before anything is published.

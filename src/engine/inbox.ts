@@ -108,8 +108,8 @@ export async function pollPeer(deps: DeliveryDeps, did: string, report: PollRepo
         const result = await processEvent(deps, event);
         report.outcomes.push(result.outcome);
         changes = result.changes;
-        if (result.outcome.kind === 'unrecognised' && (await worthParking(deps, event))) {
-          const notOurInvite = result.outcome.notOurInvite === true;
+        if (waitsForLater(result.outcome) && (await worthParking(deps, event))) {
+          const notOurInvite = result.outcome.kind === 'unrecognised' && result.outcome.notOurInvite === true;
           changes = { ...changes, putPending: [{ ...event, firstSeenAt: deps.clock.now(), ...(notOurInvite ? { notOurInvite } : {}) }] };
         }
         epochsChanged ||= changedEpochs(result.outcome);
@@ -149,6 +149,11 @@ async function readHead(deps: DeliveryDeps, did: string, hint?: string): Promise
   return { stored, after, first };
 }
 
+/** Events kept to try again: not readable yet, or a commit early for its epoch (§6.7). */
+function waitsForLater(outcome: EventOutcome): outcome is Extract<EventOutcome, { kind: 'unrecognised' | 'early' }> {
+  return outcome.kind === 'unrecognised' || outcome.kind === 'early';
+}
+
 /** Parked events a single repo may hold: one noisy peer cannot crowd out the others. */
 const PENDING_PER_DID = 200;
 
@@ -173,10 +178,10 @@ export async function retryPending(deps: DeliveryDeps, report: PollReport): Prom
   const overflow = pending.length - deps.policy.pendingMax;
   for (const [i, event] of pending.entries()) {
     const result = await processEvent(deps, event, { notOurInvite: event.notOurInvite === true });
-    if (result.outcome.kind === 'unrecognised') {
+    if (waitsForLater(result.outcome)) {
       if (i < overflow || now - event.firstSeenAt > deps.policy.pendingTtlMs) {
         await deps.store.apply({ deletePending: [event.uri] });
-      } else if (result.outcome.notOurInvite && !event.notOurInvite) {
+      } else if (result.outcome.kind === 'unrecognised' && result.outcome.notOurInvite && !event.notOurInvite) {
         // Parked before events were marked: remembered now, so the next retry skips the invite key.
         await deps.store.apply({ putPending: [{ ...event, notOurInvite: true }] });
       }

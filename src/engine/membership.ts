@@ -4,7 +4,7 @@ import { changeMembers, decodeGroupState, members, ownLeafIndex, type GroupState
 import { didOfIdentity, isTid, parseDeviceUri } from '../protocol/device-uri';
 import { DEVICE, DEVICE_COLLECTION_NSID, parseRecord } from '../protocol/records';
 import type { AuthenticationService } from './authentication-service';
-import { afterOwnCommit } from './commits';
+import { afterOwnCommit, afterOwnCommitOnParent } from './commits';
 import { invitesFor } from './create-group';
 import type { DeliveryDeps, DeliveryPolicy } from './delivery-deps';
 import type { ChangeSet, GroupRecord } from './delivery-state';
@@ -193,21 +193,39 @@ export async function turnDelayMs(
 
 /**
  * One commit making `changes` (adds and removes together), plus a stealth invite per added
- * device. Deferred like every commit while the epoch is not final (§6.7): the caller only calls
- * this for groups without a parent, and a lost race is redone by the next review.
+ * device. Deferred like every commit while the epoch is not final (§6.7), except `onParent`:
+ * made on the parent's epoch instead, when the caller has checked that it outranks the winner
+ * so far. A lost race is redone by the next review.
  */
 export async function commitMembership(
   deps: DeliveryDeps & { as: AuthenticationService },
   group: GroupRecord,
   changes: readonly MembershipChange[],
+  options: { onParent?: boolean } = {},
 ): Promise<ChangeSet> {
-  const state = decodeGroupState(deps.mls, group.state);
-  const adds = changes.flatMap((c) => (c.kind === 'add' ? [c.keyPackage] : []));
+  const parent = options.onParent ? group.parent : undefined;
+  if (options.onParent && !parent) return {};
+  const state = decodeGroupState(deps.mls, parent ? parent.state : group.state);
+  const adds: DeviceKeyPackage[] = [];
+  for (const change of changes) {
+    if (change.kind !== 'add') continue;
+    // Readers prove an added device afresh (§6.7); so does the committer, or a device revoked
+    // since its key package was read would make the commit one every reader refuses.
+    const identity = `at://${change.keyPackage.did}/${DEVICE_COLLECTION_NSID}/${change.keyPackage.device}`;
+    try {
+      await deps.as.verify(identity, change.keyPackage.keyPackage.leafNode.signaturePublicKey, { fresh: true });
+      adds.push(change.keyPackage);
+    } catch {
+      // Refused or unreachable: not added now; the next review decides again.
+    }
+  }
   const removes = [...new Set(changes.flatMap((c) => (c.kind === 'add' ? [] : [c.member.leafIndex])))];
+  if (adds.length === 0 && removes.length === 0) return {};
   const result = await changeMembers(deps.mls, state, { add: adds.map((a) => a.keyPackage), remove: removes });
-  const after = await afterOwnCommit(deps, group, result.newState, result.commit, { kind: 'members' }, {
-    pathUpdate: removes.length > 0,
-  });
+  const counts = { pathUpdate: removes.length > 0, removed: removes.length, added: adds.length };
+  const after = parent
+    ? await afterOwnCommitOnParent(deps, { ...group, parent }, result.newState, result.commit, { kind: 'members' }, counts)
+    : await afterOwnCommit(deps, group, result.newState, result.commit, { kind: 'members' }, counts);
   const invites =
     result.welcome && result.ratchetTree ? await invitesFor(deps, adds, result.welcome, result.ratchetTree) : [];
   return { putGroups: [after.group], putOutbox: [...(after.changes.putOutbox ?? []), ...invites] };

@@ -18,6 +18,11 @@ const REFUSALS: ReadonlySet<AtmErrorCode> = new Set([
   'ProofInvalid',
 ]);
 
+/** Whether an Authentication Service error is a verdict (never trust) rather than "could not check". */
+export function isRefusal(error: unknown): boolean {
+  return isAtmError(error) && REFUSALS.has(error.code);
+}
+
 /**
  * Plugs our Authentication Service into ts-mls. A refusal becomes `false` (ts-mls then rejects
  * the leaf and src/mls raises `UntrustedCredential`); a network or identity failure is rethrown
@@ -29,7 +34,7 @@ export function mlsAuthService(as: AuthenticationService): MlsAuthenticationServ
       await as.verify(identity, signaturePublicKey);
       return true;
     } catch (error) {
-      if (isAtmError(error) && REFUSALS.has(error.code)) return false;
+      if (isRefusal(error)) return false;
       throw error;
     }
   };

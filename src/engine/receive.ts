@@ -28,6 +28,8 @@ export type EventOutcome =
   | { kind: 'message'; groupId: string; message: MessageRecord }
   | { kind: 'duplicate'; groupId: string }
   | { kind: 'commit'; groupId: string; result: 'applied' | 'switched' | 'ignored' }
+  /** A commit for an epoch that is not final for us yet (§6.7): parked, applied later. */
+  | { kind: 'early'; groupId: string }
   | { kind: 'own'; groupId: string }
   | { kind: 'joined'; groupId: string }
   /** `notOurInvite`: it was tried as an invite to us, and is not one. */
@@ -119,6 +121,7 @@ async function processMatched(
   }
   if (opened.contentType === 'commit') {
     const result = await receiveCommit(deps, group, record, match, opened.message, event.did);
+    if (result.outcome === 'early') return { changes: {}, outcome: { kind: 'early', groupId: group.groupId } };
     return {
       changes: { ...result.changes, putGroups: [result.group] },
       outcome: { kind: 'commit', groupId: group.groupId, result: result.outcome },

@@ -1,9 +1,24 @@
 import { AtmError } from '../errors';
 import { encryptApplicationMessage, type GroupState } from '../mls';
 import { encodeContent, TEXT_TYPE, type TextContent } from '../protocol/content';
+import { didsOf } from './create-group';
 import { randomId, type DeliveryDeps } from './delivery-deps';
 import { messageKey, type ChangeSet, type GroupRecord, type MessageRecord } from './delivery-state';
 import { encodeState, groupState, loadGroup, ownLeaf, sealOwnEvent } from './group-events';
+
+/**
+ * §6.9: a group that stands for a conversation is sent to only while everyone in it is in the
+ * conversation. Someone who left may still hold a leaf until their removal is committed, and
+ * must read nothing sent after they left: until then nothing is sent there.
+ */
+export async function standsForConversation(
+  deps: Pick<DeliveryDeps, 'belongsToConversation'>,
+  group: GroupRecord,
+  state: GroupState,
+): Promise<boolean> {
+  if (!group.convoId || !deps.belongsToConversation) return true;
+  return deps.belongsToConversation(group.convoId, didsOf(state));
+}
 
 /**
  * Encrypts `content` on the group's current state and queues it. Returns the group as it must
@@ -16,6 +31,11 @@ export async function sealContent(
   state: GroupState,
   content: TextContent,
 ): Promise<{ group: GroupRecord; changes: ChangeSet }> {
+  if (!(await standsForConversation(deps, group, state))) {
+    throw new AtmError('NotMember', 'someone in the group has left the conversation: their removal comes first', {
+      groupId: group.groupId,
+    });
+  }
   const encrypted = await encryptApplicationMessage(deps.mls, state, encodeContent(content));
   const sealed = await sealOwnEvent(deps, group.current, ownLeaf(state), encrypted.message, {
     groupId: group.groupId,

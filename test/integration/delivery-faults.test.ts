@@ -13,7 +13,8 @@ import { EVENT, EVENT_COLLECTION_NSID, parseRecord } from '../../src/protocol/re
 import type { AtmDb } from '../../src/store/db';
 import { resumeCreationSession, uniqueName, type Account } from '../net/accounts';
 import { attachNetwork } from '../net/remote';
-import { deliveryEngineFor, startDevice, type TestDevice } from './device-harness';
+import { clock, deliveryEngineFor, startDevice, type TestDevice } from './device-harness';
+import { DEFAULT_DELIVERY_POLICY } from '../../src/engine/delivery-deps';
 
 // Issue 4's acceptance: "Stopping the engine between any two steps of a send, a commit or a join,
 // then restarting it, loses nothing and duplicates nothing", against the real PLC + PDS.
@@ -173,6 +174,8 @@ async function newGroup(creator: Name = 'alice1'): Promise<string> {
   const { groupId } = await engine(creator).createGroup([other.did]);
   await settle(MEMBERS, [owner.did]);
   for (const n of MEMBERS) expect((await engine(n).groups()).map((g) => g.groupId), n).toContain(groupId);
+  // The first epoch is final for everyone, those who joined it included (§6.7): any may commit.
+  clock.advance(DEFAULT_DELIVERY_POLICY.finalityMs + 1);
   return groupId;
 }
 

@@ -103,8 +103,9 @@ describe('a direct conversation (alice and bob, two devices each)', () => {
     const agent = await resumeCreationSession(net.pdsUrl, accounts.bob);
     const device = await startDevice('bob3', agent, accounts.bob.did, net.plcUrl);
     const { engine } = await deliveryEngineFor(device, `delivery-bob3-${newTid()}`);
-    // No commit is pending in this group, so a member may commit the add now; bob's own
-    // devices take the first turns (docs/protocol.md §6.9).
+    // Once the epoch they joined is final for them too (§6.7), a member may commit the add;
+    // bob's own devices take the first turns (docs/protocol.md §6.9).
+    clock.advance(DEFAULT_DELIVERY_POLICY.finalityMs + 1);
     await peers.bob1.engine.maintain();
     await peers.bob2.engine.maintain();
     await settle(members);

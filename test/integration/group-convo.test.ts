@@ -43,11 +43,12 @@ async function member(account: Account, index: number): Promise<Member> {
   const device = await startDevice(`g${index}`, agent, account.did, net.plcUrl, { ...DEFAULT_POOL_POLICY, oneTime: 2 });
   // As the extension asks: through the PDS proxy, cached for a few minutes (test clock).
   const members = cachedConversationMembers(chatClient(chatAgent({ chatProxy: `${net.chat.did}#bsky_chat` }, agent)), clock);
-  const dids = async (id: string) => [...(await members(id))];
+  const dids = async (id: string, options?: { fresh?: boolean }) => [...(await members(id, options))];
   const { engine } = await deliveryEngineFor(device, `group-convo-${index}-${newTid()}`, {}, {
     conversationDids: dids,
+    // As the extension does: fail closed when the chat service cannot be asked.
     belongsToConversation: async (id, memberDids) => {
-      const inConvo = new Set(await dids(id));
+      const inConvo = new Set(await dids(id).catch(() => []));
       return memberDids.every((did) => inConvo.has(did));
     },
   });

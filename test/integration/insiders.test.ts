@@ -1,16 +1,23 @@
 import { beforeAll, describe, expect, inject as viInject, it } from 'vitest';
+import { cachedConversationMembers, chatClient } from '../../src/atproto/chat';
+import { chatAgent } from '../../src/atproto/session';
+import { toHex } from '../../src/bytes';
 import type { DeliveryEngine } from '../../src/engine/delivery-engine';
 import { DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from '../../src/engine/delivery-deps';
 import type { DeliveryStore, GroupRecord } from '../../src/engine/delivery-state';
 import { findKeyPackages } from '../../src/engine/key-package-directory';
 import { newTid } from '../../src/engine/tid';
-import { changeMembers, decodeGroupState, members } from '../../src/mls';
+import { epochRecordFor } from '../../src/engine/epochs';
+import { changeMembers, decodeGroupState, epochAuthenticator, members, removeMembers, selfUpdate, type GroupState } from '../../src/mls';
+import { openEventMessage, sealEnvelope } from '../../src/protocol/envelope';
+import { eventTag } from '../../src/protocol/tags';
 import { decodeWelcomeMessage, encodeWelcomeMessage } from '../../src/mls/messageCodec';
 import { sealInvite, tryOpenInvite } from '../../src/protocol/invite';
 import { DEVICE, DEVICE_COLLECTION_NSID, EVENT, EVENT_COLLECTION_NSID, parseRecord, recordJson } from '../../src/protocol/records';
-import { resumeCreationSession, uniqueName, type Account } from '../net/accounts';
+import { chatAsAccount, resumeCreationSession, uniqueName, type Account } from '../net/accounts';
 import { attachNetwork } from '../net/remote';
 import { clock, deliveryEngineFor, startDevice, type TestDevice } from './device-harness';
+import { expectUnreadableAfter } from './unreadable';
 
 // Insiders: members who run a modified client. Each attack is played by the test itself with
 // the attacker's real keys and states, over the real local PLC + PDS, against honest devices
@@ -33,6 +40,77 @@ async function peer(name: string, account: Account, policy: Partial<DeliveryPoli
   const { engine, store } = await deliveryEngineFor(device, `insiders-${name}-${newTid()}`, policy);
   return { name, account, device, engine, store };
 }
+
+const chatProxy = () => `${net.chat.did}#bsky_chat`;
+
+/**
+ * A device that asks the chat stand-in (through the PDS proxy) who is in a conversation, as the
+ * extension does; or, given `heedless`, a modified client that takes those people to be the
+ * conversation whatever the chat service says (it removes nobody, and sends and commits anyway).
+ */
+async function convoPeer(name: string, account: Account, policy: Partial<DeliveryPolicy> = {}, heedless?: string[]): Promise<Peer> {
+  const agent = await resumeCreationSession(net.pdsUrl, account);
+  const device = await startDevice(name, agent, account.did, net.plcUrl);
+  const members = cachedConversationMembers(chatClient(chatAgent({ chatProxy: chatProxy() }, agent)), clock);
+  const dids = async (id: string, options?: { fresh?: boolean }) => heedless ?? [...(await members(id, options))];
+  const { engine, store } = await deliveryEngineFor(device, `insiders-${name}-${newTid()}`, policy, {
+    conversationDids: dids,
+    belongsToConversation: async (id, memberDids) => {
+      const inConvo = new Set(await dids(id).catch(() => []));
+      return memberDids.every((did) => inConvo.has(did));
+    },
+  });
+  return { name, account, device, engine, store };
+}
+
+/** A bsky group conversation made by `owner` with the others, on the chat stand-in. */
+async function chatGroup(owner: Account, others: Account[]): Promise<string> {
+  const chat = await chatAsAccount(net.pdsUrl, owner, chatProxy());
+  const convo = await chat.chat.bsky.group.createGroup({ members: others.map((a) => a.did), name: 'insiders' });
+  return convo.data.convo.id;
+}
+
+async function removeFromChat(owner: Account, convoId: string, removed: Account[]): Promise<void> {
+  const chat = await chatAsAccount(net.pdsUrl, owner, chatProxy());
+  await chat.chat.bsky.group.removeMembers({ convoId, members: removed.map((a) => a.did) });
+}
+
+const authenticator = async (p: Peer, groupId: string) =>
+  toHex(epochAuthenticator(decodeGroupState(p.device.mls, (await group(p, groupId)).state)));
+
+/**
+ * An MLS message sealed as an event of `leaf` in the epoch of `state`, with the tag counter
+ * `counter` (the attacker's own bookkeeping), as a modified client would publish it.
+ */
+async function sealAs(mls: TestDevice['mls'], state: GroupState, leaf: number, counter: number, message: Uint8Array) {
+  const keys = await epochRecordFor(mls, state);
+  const tag = await eventTag(keys.tagKey, leaf, counter);
+  return { tag, ciphertext: await sealEnvelope(keys.envelopeKey, tag, message) };
+}
+
+/** The MLS messages `reader` can open in `author`'s repo with the keys of `state`'s epoch. */
+async function openedIn(reader: Peer, author: Account, state: GroupState): Promise<{ rkey: string; message: Uint8Array }[]> {
+  const keys = await epochRecordFor(reader.device.mls, state);
+  const out = [];
+  for (const raw of await reader.device.publicRepos.listRecords(author.did, EVENT_COLLECTION_NSID, { max: 100 })) {
+    const event = parseRecord(EVENT, raw.value, raw.uri);
+    if (!event.ciphertext) continue;
+    try {
+      const opened = await openEventMessage(
+        { envelopeKey: keys.envelopeKey, groupId: state.groupContext.groupId, epoch: state.groupContext.epoch },
+        event.tag,
+        event.ciphertext,
+      );
+      out.push({ rkey: raw.rkey, message: opened.message });
+    } catch {
+      // another epoch's event, or an invite
+    }
+  }
+  return out;
+}
+
+const sha256 = async (bytes: Uint8Array) =>
+  toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>)));
 
 /** Everyone publishes and reads until nothing moves any more (bounded). */
 async function settle(peers: readonly Peer[], contacts: string[] = []): Promise<void> {
@@ -154,5 +232,176 @@ describe('a Welcome replayed by the inviter', () => {
     const after = await group(bob1, groupId);
     expect(after.active).toBe(false);
     expect(after.current.epoch).toBe(before.current.epoch);
+  });
+});
+
+describe('a device that was just revoked', () => {
+  // bob revokes bob2 (a lost laptop, say) from bob1; whoever holds bob2 commits at once, while
+  // alice1 still holds a cached proof of bob2 from the group's creation a moment ago.
+  it('cannot commit: its commit is refused on a fresh proof', async () => {
+    const [alice, bob] = (await Promise.all(['alice', 'bob'].map((n) => net.createAccount(uniqueName(`ins-r-${n}`))))) as [
+      Account,
+      Account,
+    ];
+    const alice1 = await peer('r-alice1', alice);
+    const bob1 = await peer('r-bob1', bob);
+    const bob2 = await peer('r-bob2', bob);
+    const groupId = (await alice1.engine.createGroup([bob.did])).groupId;
+    await settle([alice1, bob1, bob2], [alice.did]);
+    const before = (await group(alice1, groupId)).current.epoch;
+
+    await bob1.device.repo.deleteRecord(DEVICE_COLLECTION_NSID, bob2.device.device.rkey);
+    // Whoever holds bob2 runs a modified client: it commits at once, neither waiting for its
+    // epoch to be final nor heeding its revocation.
+    const held = await group(bob2, groupId);
+    const state = decodeGroupState(bob2.device.mls, held.state);
+    const leaf = members(state).find((m) => m.identity === bob2.device.device.uri)!.leafIndex;
+    const update = await selfUpdate(bob2.device.mls, state);
+    await publishEvent(bob2, await sealAs(bob2.device.mls, state, leaf, held.current.nextCounter, update.commit));
+
+    const report = await alice1.engine.poll([bob.did]);
+    expect(report.outcomes).toContainEqual({ kind: 'rejected', code: 'UntrustedCredential', groupId });
+    expect((await group(alice1, groupId)).current.epoch).toBe(before);
+  });
+});
+
+describe('a member removed from the conversation', () => {
+  // carol is removed from the bsky conversation and alice1 commits her removal (W, on epoch E).
+  // carol still holds epoch E's state and keys, and runs a modified client.
+  let alice: Account;
+  let bob: Account;
+  let carol: Account;
+  let alice1: Peer;
+  let bob1: Peer;
+  let carol1: Peer;
+  let groupId: string;
+  let stateE: GroupState;
+  let counterE: number;
+  let removal: { rkey: string; message: Uint8Array };
+  let afterRemoval: string;
+
+  const leafOf = (p: Peer) => members(stateE).find((m) => m.identity === p.device.device.uri)!.leafIndex;
+
+  beforeAll(async () => {
+    [alice, bob, carol] = (await Promise.all(['alice', 'bob', 'carol'].map((n) => net.createAccount(uniqueName(`ins-g-${n}`))))) as [
+      Account,
+      Account,
+      Account,
+    ];
+    [alice1, bob1, carol1] = await Promise.all([convoPeer('g-alice1', alice), convoPeer('g-bob1', bob), convoPeer('g-carol1', carol)]);
+    const convoId = await chatGroup(alice, [bob, carol]);
+    groupId = (await alice1.engine.createGroup([bob.did, carol.did], convoId)).groupId;
+    await settle([alice1, bob1, carol1], [alice.did]);
+    pastFinality();
+    const carolGroup = await group(carol1, groupId);
+    stateE = decodeGroupState(carol1.device.mls, carolGroup.state);
+    counterE = carolGroup.current.nextCounter;
+
+    await removeFromChat(alice, convoId, [carol]);
+    pastFinality(); // the member lists the devices keep (5 minutes) are stale now
+    // alice1 alone commits the removal, at its turn.
+    for (let i = 0; i < 4; i++) {
+      await alice1.engine.maintain();
+      clock.advance(POLICY.staggerSlotMs);
+    }
+    await settle([alice1, bob1]);
+    expect((await group(bob1, groupId)).memberDids).not.toContain(carol.did);
+    afterRemoval = newTid();
+    await alice1.engine.sendText(groupId, 'after carol left');
+    await settle([alice1, bob1]);
+    const opened = await openedIn(carol1, alice, stateE);
+    expect(opened).toHaveLength(1);
+    removal = opened[0]!;
+  });
+
+  it('cannot win the commit race by grinding, and reads nothing sent after her removal', async () => {
+    // carol re-makes her self-update on epoch E until its bytes hash below the removal's.
+    const target = await sha256(removal.message);
+    let ground: Awaited<ReturnType<typeof selfUpdate>> | undefined;
+    for (let i = 0; i < 64 && !ground; i++) {
+      const attempt = await selfUpdate(carol1.device.mls, stateE);
+      if ((await sha256(attempt.commit)) < target) ground = attempt;
+    }
+    expect(ground, 'a ground commit within 64 tries').toBeDefined();
+    const before = await authenticator(alice1, groupId);
+    await publishEvent(carol1, await sealAs(carol1.device.mls, stateE, leafOf(carol1), counterE, ground!.commit));
+    // alice and bob still read carol's repo (she is a contact of theirs elsewhere, say).
+    await settle([alice1, bob1], [carol.did]);
+
+    expect(await authenticator(alice1, groupId)).toBe(before);
+    expect(await authenticator(bob1, groupId)).toBe(before);
+    // With every key carol could hold, epoch E's and the one her own commit would start,
+    // nothing alice or bob published after the removal opens.
+    for (const state of [stateE, ground!.newState]) {
+      for (const author of [alice, bob]) {
+        expect((await openedIn(carol1, author, state)).filter((o) => o.rkey > removal.rkey)).toEqual([]);
+      }
+    }
+    const tried = await expectUnreadableAfter(carol1.device.publicRepos, await group(carol1, groupId), [alice.did, bob.did], afterRemoval);
+    expect(tried.events).toBeGreaterThanOrEqual(1);
+  });
+
+  it('cannot make her commit win by removing everyone else: her commit is refused', async () => {
+    // Two removals outrank the one of W: only the check that the committer is in the
+    // conversation refuses it.
+    const attempt = await removeMembers(carol1.device.mls, stateE, [leafOf(alice1), leafOf(bob1)]);
+    const before = await authenticator(alice1, groupId);
+    await publishEvent(carol1, await sealAs(carol1.device.mls, stateE, leafOf(carol1), counterE + 1, attempt.commit));
+    const report = await alice1.engine.poll([carol.did]);
+    expect(report.outcomes).toContainEqual({ kind: 'rejected', code: 'NotMember', groupId });
+    await settle([alice1, bob1], [carol.did]);
+    expect((await group(alice1, groupId)).active).toBe(true);
+    expect(await authenticator(alice1, groupId)).toBe(before);
+    expect(await authenticator(bob1, groupId)).toBe(before);
+  });
+});
+
+describe('a member who commits as fast as it can (a staller)', () => {
+  it('does not hold back the removal of someone who left: it lands within the stated bound', async () => {
+    const [alice, bob, carol, mal] = (await Promise.all(
+      ['alice', 'bob', 'carol', 'mal'].map((n) => net.createAccount(uniqueName(`ins-s-${n}`))),
+    )) as [Account, Account, Account, Account];
+    const honest = await Promise.all([convoPeer('s-alice1', alice), convoPeer('s-bob1', bob), convoPeer('s-carol1', carol)]);
+    // mal's client treats every epoch as final at once, is always due for a self-update, and
+    // removes nobody: it commits an empty commit at every tick.
+    const everyone = [alice, bob, carol, mal].map((a) => a.did);
+    const mal1 = await convoPeer('s-mal1', mal, { finalityMs: 1, selfUpdateIntervalMs: 1 }, everyone);
+    const [alice1, bob1] = honest as [Peer, Peer, Peer];
+    const convoId = await chatGroup(alice, [bob, carol, mal]);
+    const groupId = (await alice1.engine.createGroup([bob.did, carol.did, mal.did], convoId)).groupId;
+    await settle([...honest, mal1], [alice.did]);
+    pastFinality();
+
+    await removeFromChat(alice, convoId, [carol]);
+    // From here every device's member list is stale within 5 minutes; the bound is counted
+    // from when the honest devices can know (their lists have expired).
+    clock.advance(5 * 60_000);
+    const start = clock.now();
+    const TICK = 5_000;
+    // The stated bound (docs/protocol.md §6.7): a review interval, then a turn for each leaf.
+    const BOUND = POLICY.membershipReviewMs + 4 * POLICY.staggerSlotMs;
+    let landedAfter: number | undefined;
+    let stallerCommits = 0;
+    while (clock.now() - start <= BOUND + 4 * TICK) {
+      await mal1.engine.maintain();
+      stallerCommits += (await mal1.engine.flush()).published.length;
+      for (const p of [alice1, bob1]) await p.engine.poll();
+      for (const p of [alice1, bob1]) {
+        await p.engine.maintain();
+        await p.engine.flush();
+      }
+      for (const p of [alice1, bob1]) await p.engine.poll();
+      await mal1.engine.poll();
+      const views = await Promise.all([alice1, bob1].map((p) => group(p, groupId)));
+      if (views.every((g) => !g.memberDids.includes(carol.did))) {
+        landedAfter = clock.now() - start;
+        break;
+      }
+      clock.advance(TICK);
+    }
+    expect(stallerCommits).toBeGreaterThan(0);
+    expect(landedAfter, 'the removal landed').toBeDefined();
+    expect(landedAfter!).toBeLessThanOrEqual(BOUND);
+    expect(await authenticator(alice1, groupId)).toBe(await authenticator(bob1, groupId));
   });
 });

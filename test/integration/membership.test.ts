@@ -241,13 +241,18 @@ describe('post-compromise security', () => {
     expect(await authenticator(a, groupId)).toBe(await authenticator(b, groupId));
   });
 
-  it('a device that joined through its last-resort key package updates right away', async () => {
+  it('a device that joined through its last-resort key package updates as soon as it may commit', async () => {
     const [a, c] = [lrAlice, lrCarol];
     const groupId = (await a.engine.createGroup([carol.did])).groupId;
     await settle([a, c], [frank.did]);
     const joined = await group(c, groupId);
     expect(joined.deferred).toEqual({ kind: 'update' });
     const joinedEpoch = epoch(decodeGroupState(c.device.mls, joined.state));
+    // Not before the epoch it joined is final for it too (§6.7)...
+    await c.engine.maintain();
+    expect((await c.engine.flush()).published).toEqual([]);
+    // ...then at once.
+    pastFinality();
     await c.engine.maintain();
     await settle([a, c]);
     expect(epoch(decodeGroupState(a.device.mls, (await group(a, groupId)).state))).toBe(joinedEpoch + 1n);

@@ -17,7 +17,7 @@ import {
   type ChatBskyGroupCreateGroup,
   type ChatBskyGroupRemoveMembers,
 } from '@atproto/api';
-import { IdResolver } from '@atproto/identity';
+import { IdResolver, MemoryCache } from '@atproto/identity';
 import {
   createServer,
   ForbiddenError,
@@ -65,7 +65,10 @@ export async function startChatStandIn(opts: ChatStandInOptions): Promise<ChatSt
   // 3 s. Tried 15 s (a 50-member group creation had failed with RecipientNotFound at a load
   // average of 9): then the extension's own chat calls time out first in the e2e suite and its
   // member checks fail closed, so the e2e flows fail even on an idle machine.
-  const idResolver = new IdResolver({ plcUrl: opts.plcUrl, timeout: 3_000 });
+  // DID documents are cached, as Bluesky's services cache them (a JWT whose key does not verify
+  // makes verifyJwt resolve again, so a rotated key is still seen): without it every request
+  // resolved its caller anew, and a burst of member checks timed the resolutions out.
+  const idResolver = new IdResolver({ plcUrl: opts.plcUrl, timeout: 3_000, didCache: new MemoryCache() });
   const state = new ChatState();
   const profiles = new ProfileDirectory(idResolver);
   const debugToken = randomBytes(16).toString('hex');

@@ -1,5 +1,5 @@
 import type { FoundPublicKey } from '@atcute/crypto';
-import { createAuthenticationService } from '../../../src/engine/authentication-service';
+import { createAuthenticationService, type AuthenticationService } from '../../../src/engine/authentication-service';
 import { mlsAuthService } from '../../../src/engine/mls-auth';
 import type { LocalDevice, ProvenRecord, RecordProver } from '../../../src/engine/ports';
 import {
@@ -133,11 +133,16 @@ export function fixtureProver(fixture: MlsFixture): RecordProver {
 let suite: Promise<MlsSuite> | undefined;
 
 /** An MLS context at the fixture's time whose AS is the engine's, over the fixture devices. */
+/** The Authentication Service over the fixture's proven device records. */
+export function fixtureAuthenticationService(): AuthenticationService {
+  const fixture = mlsFixture();
+  return createAuthenticationService({ prover: fixtureProver(fixture), clock: { now: () => fixture.now } });
+}
+
 export async function fixtureContext(): Promise<MlsContext> {
   const fixture = mlsFixture();
   const clock = { now: () => fixture.now };
-  const as = createAuthenticationService({ prover: fixtureProver(fixture), clock });
-  return { suite: await (suite ??= createSuite()), auth: mlsAuthService(as), clock };
+  return { suite: await (suite ??= createSuite()), auth: mlsAuthService(fixtureAuthenticationService()), clock };
 }
 
 export function bobState(ctx: MlsContext): GroupState {

@@ -24,7 +24,7 @@ import { idbDeliveryStore } from '../../../src/store/delivery-store';
 import { idbKeyPackageStore } from '../../../src/store/device-store';
 import { MemoryRepo } from '../../unit/engine/memory-repo';
 import { canonical } from '../lib/canonical';
-import { aliceState, bobState, fixtureContext, localDevice, mlsFixture } from '../lib/fixtures';
+import { aliceState, bobState, fixtureAuthenticationService, fixtureContext, localDevice, mlsFixture } from '../lib/fixtures';
 import { ACCEPTED, check, fail, rejected, type FuzzTarget, type Verdict } from '../lib/harness';
 import { mutateBytes, mutateOrKeep, toBase64 } from '../lib/mutate-bytes';
 import { mutateValue } from '../lib/mutate-value';
@@ -167,6 +167,7 @@ async function freshDevice(stage: Stage): Promise<Device> {
     repo: new MemoryRepo(f.devices.bob.did),
     publicRepos,
     keyPackages,
+    as: fixtureAuthenticationService(),
     clock: mls.clock,
     newTid: () => '3kfnewtid2222',
     policy: DEFAULT_DELIVERY_POLICY,

@@ -38,6 +38,18 @@ describe('cachedConversationMembers', () => {
     await expect(members('other')).rejects.toMatchObject({ code: 'Network' });
   });
 
+  it('a fresh question asks the service whatever is cached, and fails rather than answer from the cache', async () => {
+    const { state, chat } = fakeChat();
+    const members = cachedConversationMembers(chat, { now: () => 0 }, 1000);
+    await members('c');
+    state.answer = [{ did: 'did:plc:b', handle: 'b.test' }];
+    expect([...(await members('c', { fresh: true }))]).toEqual(['did:plc:b']);
+    expect([...(await members('c'))]).toEqual(['did:plc:b']);
+    state.answer = new AtmError('Network', 'down');
+    await expect(members('c', { fresh: true })).rejects.toMatchObject({ code: 'Network' });
+    expect(state.calls).toBe(3);
+  });
+
   function memoryStore(): PersistedMembers & { rows: Map<string, { convoId: string; dids: readonly string[]; at: number }> } {
     const rows = new Map<string, { convoId: string; dids: readonly string[]; at: number }>();
     return { rows, get: async (id) => rows.get(id), put: async (r) => void rows.set(r.convoId, r) };
