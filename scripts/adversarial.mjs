@@ -1,7 +1,8 @@
 // `npm run test:adversarial`: the adversarial suite at full size (issue 8): the fuzzer
 // (test/fuzz) at ATM_FUZZ_CASES (default 100,000) cases, with its closing table kept in
 // test-results/fuzz/summary.md (ATM_FUZZ_SEED for another seed); then the fault-injection matrix
-// and the load test at their larger sizes, each printing its table.
+// and the load test at their larger sizes, each printing its table; then the OpenMLS interop suite
+// (test/unit/mls/interop) over ATM_INTEROP_SEEDS (default 50) seeds.
 import { spawnSync } from 'node:child_process';
 import { checkNode, ensureDependencies, log, root } from './lib/setup.mjs';
 
@@ -22,6 +23,13 @@ const suites = [
     name: 'fault injection and load',
     args: ['vitest', 'run', '--project', 'integration', 'test/integration/fault-matrix.test.ts', 'test/integration/load.test.ts'],
     env: { ATM_ADVERSARIAL: '1' },
+  },
+  {
+    // Mixed groups of src/mls and OpenMLS (core-crypto) members: 200 epochs per seed, about 20 s
+    // a seed on 2 cores. npm test runs 3 seeds.
+    name: 'OpenMLS interop',
+    args: ['vitest', 'run', '--project', 'unit', 'test/unit/mls/interop'],
+    env: { ATM_INTEROP_SEEDS: process.env.ATM_INTEROP_SEEDS || '50' },
   },
 ];
 

@@ -1,0 +1,302 @@
+/**
+ * A mixed group: members of our implementation (OursMember) and of OpenMLS (OpenMlsMember) commit
+ * adds, removes and self-updates; joiners of either side join through the committer's Welcome,
+ * whichever side made it. After every commit, MixedGroup checks that all members agree on the
+ * epoch, the exporter secret and the member list, that every application message sent decrypts
+ * for every other member, and that the members the commit removed decrypt none of the new
+ * epoch's messages. The first disagreement throws an InteropFailure naming the run, epoch,
+ * operation, committer and failing member, with the history of the run.
+ *
+ * runMixedGroup drives one from a seed: the seed fixes every choice (who commits, what, whom,
+ * which side joins, who sends). The key material both libraries draw is random, so a seed
+ * replays the same sequence of operations, not the same bytes.
+ */
+import { contextFor, fixedClock } from '../helpers';
+import { interopIdentity, InteropRegistry, type Implementation } from './identities';
+import { describeError, type CommitOutput, type GroupMember } from './member';
+import { OpenMlsMember } from './openmls-member';
+import { OursMember } from './ours-member';
+
+export type Operation = 'create' | 'add' | 'remove' | 'update';
+
+export class InteropFailure extends Error {
+  override name = 'InteropFailure';
+  /** Every step of the run up to the failing one, for replaying it by hand. */
+  history: string[] = [];
+}
+
+/** mulberry32: small, fast and good enough to pick operations. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Creates members of either implementation with identities numbered in creation order (O7, T8, …). */
+export class MemberFactory {
+  readonly registry = new InteropRegistry();
+  private count = 0;
+  // src/mls's own AS goes unused (the registry's stands in, see OursMember): the context gives the suite and clock.
+  private readonly ctx = contextFor(async () => true, fixedClock());
+
+  async create(implementation: Implementation): Promise<GroupMember> {
+    const n = ++this.count;
+    const id = interopIdentity(n);
+    if (implementation === 'openmls') return OpenMlsMember.create(`O${n}`, id, this.registry);
+    return OursMember.create(await this.ctx, `T${n}`, id, this.registry);
+  }
+}
+
+export interface Stats {
+  epochs: number;
+  commitsBy: Record<Implementation, number>;
+  joins: Record<`${Implementation} from ${Implementation}`, number>;
+  removals: number;
+  messages: number;
+  decryptions: number;
+  maxSize: number;
+}
+
+interface Step {
+  epoch: number;
+  operation: Operation;
+  committer: GroupMember;
+  detail: string;
+}
+
+const label = (m: GroupMember) => `${m.name} (${m.implementation})`;
+const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+const utf8 = new TextEncoder();
+const text = new TextDecoder();
+
+export interface MixedGroupOptions {
+  /** Names the run in failures: "seed 17" or a test's name. */
+  run: string;
+  /** Application messages per epoch: 'all' members send one each, or this many senders (one per side first). */
+  senders?: 'all' | number;
+  /** Picks senders when not all send; the first ones by default. */
+  pick?: <T>(items: readonly T[]) => T;
+}
+
+export class MixedGroup {
+  readonly members: GroupMember[] = [];
+  readonly history: string[] = [];
+  readonly stats: Stats = {
+    epochs: 0,
+    commitsBy: { ours: 0, openmls: 0 },
+    joins: { 'ours from ours': 0, 'ours from openmls': 0, 'openmls from ours': 0, 'openmls from openmls': 0 },
+    removals: 0,
+    messages: 0,
+    decryptions: 0,
+    maxSize: 1,
+  };
+  private epoch = 0;
+
+  private constructor(
+    private readonly options: MixedGroupOptions,
+    private readonly factory: MemberFactory,
+  ) {}
+
+  /** A one-member group at epoch 0, made by a new member of the given side. */
+  static async create(options: MixedGroupOptions, creatorSide: Implementation, groupId?: Uint8Array): Promise<MixedGroup> {
+    const factory = new MemberFactory();
+    const group = new MixedGroup(options, factory);
+    const creator = await factory.create(creatorSide);
+    group.history.push(`epoch 0: ${label(creator)} creates the group`);
+    const step: Step = { epoch: 0, operation: 'create', committer: creator, detail: '' };
+    await group.attempt(step, creator, 'failed to create the group', async () => {
+      await creator.keyPackage();
+      await creator.createGroup(groupId ?? crypto.getRandomValues(new Uint8Array(32)));
+    });
+    group.members.push(creator);
+    return group;
+  }
+
+  /** `committer` adds new members of the given sides; they join from its Welcome. Returns them. */
+  async add(committer: GroupMember, sides: Implementation[]): Promise<GroupMember[]> {
+    const joiners: GroupMember[] = [];
+    for (const side of sides) joiners.push(await this.factory.create(side));
+    const step = this.step('add', committer, `of ${joiners.map(label).join(', ')}`);
+    const keyPackages: Uint8Array[] = [];
+    for (const j of joiners) keyPackages.push(await this.attempt(step, j, 'failed to make a KeyPackage', () => j.keyPackage()));
+    const output = await this.attempt(step, committer, 'failed to commit', () => committer.add(keyPackages));
+    await this.apply(step, output, [], joiners);
+    return joiners;
+  }
+
+  async remove(committer: GroupMember, removed: GroupMember[]): Promise<void> {
+    const step = this.step('remove', committer, `of ${removed.map(label).join(', ')}`);
+    const output = await this.attempt(step, committer, 'failed to commit', () => committer.remove(removed.map((r) => r.id.identity)));
+    await this.apply(step, output, removed, []);
+  }
+
+  async update(committer: GroupMember): Promise<void> {
+    const step = this.step('update', committer, '');
+    const output = await this.attempt(step, committer, 'failed to commit', () => committer.update());
+    await this.apply(step, output, [], []);
+  }
+
+  dispose(): void {
+    for (const m of this.members) m.dispose();
+  }
+
+  private step(operation: Operation, committer: GroupMember, detail: string): Step {
+    const step = { epoch: this.epoch + 1, operation, committer, detail };
+    this.history.push(`epoch ${step.epoch}: ${label(committer)} ${operation}${detail ? ` ${detail}` : ''} [members ${this.members.map((m) => m.name).join(' ')}]`);
+    return step;
+  }
+
+  private async apply(step: Step, output: CommitOutput, removed: GroupMember[], joiners: GroupMember[]): Promise<void> {
+    this.epoch = step.epoch;
+    this.stats.commitsBy[step.committer.implementation]++;
+    // Every other member processes the commit, the removed ones included (that is how they learn of it).
+    for (const member of this.members) {
+      if (member === step.committer) continue;
+      await this.attempt(step, member, 'failed to process the commit', () => member.processCommit(output.commit));
+    }
+    for (const r of removed) {
+      if (r.active) throw this.failure(step, r, 'is still active after the commit that removed it');
+      this.members.splice(this.members.indexOf(r), 1);
+    }
+    this.stats.removals += removed.length;
+    for (const j of joiners) {
+      if (output.welcome === undefined) throw this.failure(step, step.committer, 'made no Welcome for an add');
+      await this.attempt(step, j, `failed to join from the Welcome of ${label(step.committer)}`, () => j.join(output.welcome!));
+      this.stats.joins[`${j.implementation} from ${step.committer.implementation}`]++;
+      this.members.push(j);
+    }
+    this.stats.maxSize = Math.max(this.stats.maxSize, this.members.length);
+    try {
+      await this.checkAgreement(step);
+      await this.exchangeMessages(step, removed);
+    } finally {
+      for (const r of removed) r.dispose();
+    }
+    this.stats.epochs = step.epoch;
+  }
+
+  /** Same epoch, exporter secret and member list (by credential identity) at every member. */
+  private async checkAgreement(step: Step): Promise<void> {
+    const expected = this.members.map((m) => m.id.identity).sort();
+    const reference = this.members[0]!;
+    const referenceSecret = hex(await this.attempt(step, reference, 'failed to export a secret', () => reference.exporterSecret()));
+    for (const member of this.members) {
+      const memberEpoch = await this.attempt(step, member, 'failed to read its epoch', () => member.epoch());
+      if (memberEpoch !== BigInt(step.epoch)) throw this.failure(step, member, `is at epoch ${memberEpoch}, not ${step.epoch}`);
+      const secret = hex(await this.attempt(step, member, 'failed to export a secret', () => member.exporterSecret()));
+      if (secret !== referenceSecret) {
+        throw this.failure(step, member, `exports ${secret.slice(0, 16)}…, where ${label(reference)} exports ${referenceSecret.slice(0, 16)}…`);
+      }
+      const identities = (await this.attempt(step, member, 'failed to list the members', () => member.memberIdentities())).sort();
+      if (identities.join('\n') !== expected.join('\n')) {
+        throw this.failure(step, member, `sees members [${identities.join(', ')}], expected [${expected.join(', ')}]`);
+      }
+    }
+  }
+
+  /**
+   * The chosen senders each send one message; every other member must decrypt it to the same
+   * plaintext, and every member this commit removed must fail to decrypt it.
+   */
+  private async exchangeMessages(step: Step, removed: GroupMember[]): Promise<void> {
+    const senders = this.options.senders ?? 'all';
+    const pick = this.options.pick ?? (<T>(items: readonly T[]) => items[0]!);
+    let chosen: GroupMember[];
+    if (senders === 'all' || senders >= this.members.length) chosen = this.members;
+    else {
+      // One of each side present first, so every epoch has cross-implementation traffic both ways.
+      chosen = [];
+      for (const side of ['ours', 'openmls'] as const) {
+        const candidates = this.members.filter((m) => m.implementation === side);
+        if (candidates.length && chosen.length < senders) chosen.push(pick(candidates));
+      }
+      while (chosen.length < senders) chosen.push(pick(this.members.filter((m) => !chosen.includes(m))));
+    }
+    for (const sender of chosen) {
+      const plaintext = `${this.options.run} epoch ${step.epoch} from ${sender.name}`;
+      const message = await this.attempt(step, sender, 'failed to encrypt an application message', () => sender.encrypt(utf8.encode(plaintext)));
+      this.stats.messages++;
+      for (const receiver of this.members) {
+        if (receiver === sender) continue;
+        const got = await this.attempt(step, receiver, `failed to decrypt the message of ${label(sender)}`, () => receiver.decrypt(message));
+        if (text.decode(got) !== plaintext) throw this.failure(step, receiver, `decrypted "${text.decode(got)}" from ${label(sender)}, expected "${plaintext}"`);
+        this.stats.decryptions++;
+      }
+      for (const gone of removed) {
+        let opened: Uint8Array | undefined;
+        try {
+          opened = await gone.decrypt(message);
+        } catch {
+          continue; // what must happen
+        }
+        throw this.failure(step, gone, `was removed but decrypted the next epoch's message of ${label(sender)}: "${text.decode(opened)}"`);
+      }
+    }
+  }
+
+  private async attempt<T>(step: Step, who: GroupMember, what: string, op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      throw this.failure(step, who, what, err);
+    }
+  }
+
+  private failure(step: Step, who: GroupMember, what: string, err?: unknown): InteropFailure {
+    const failure = new InteropFailure(
+      `${this.options.run}, epoch ${step.epoch}, ${step.operation}${step.detail ? ` ${step.detail}` : ''} committed by ` +
+        `${label(step.committer)}: ${label(who)} ${what}${err === undefined ? '' : `: ${describeError(err)}`}`,
+      err === undefined ? undefined : { cause: err },
+    );
+    failure.history = [...this.history];
+    return failure;
+  }
+}
+
+export interface ScenarioOptions {
+  seed: number;
+  /** Commits to make (each one an epoch). */
+  epochs: number;
+  minMembers?: number;
+  maxMembers?: number;
+  senders?: 'all' | number;
+}
+
+/** A seeded random run: each step a random member commits an add, a remove or a self-update. */
+export async function runMixedGroup(options: ScenarioOptions): Promise<Stats> {
+  const { seed, epochs } = options;
+  const minMembers = options.minMembers ?? 2;
+  const maxMembers = options.maxMembers ?? 12;
+  const random = prng(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const side = (): Implementation => (random() < 0.5 ? 'ours' : 'openmls');
+  const groupId = new Uint8Array(32).map(() => Math.floor(random() * 256));
+  const group = await MixedGroup.create({ run: `seed ${seed}`, senders: options.senders ?? 'all', pick }, side(), groupId);
+  try {
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      const size = group.members.length;
+      const committer = pick(group.members);
+      const roll = random();
+      if (size === 1 || (roll < 0.35 && size < maxMembers)) {
+        const count = Math.min(maxMembers - size, random() < 0.75 ? 1 : 2);
+        await group.add(committer, Array.from({ length: count }, side));
+      } else if (roll < 0.65 && size > minMembers) {
+        const others = group.members.filter((m) => m !== committer);
+        const count = Math.min(size - minMembers, random() < 0.75 ? 1 : 2);
+        const removed: GroupMember[] = [];
+        while (removed.length < count) removed.push(others.splice(Math.floor(random() * others.length), 1)[0]!);
+        await group.remove(committer, removed);
+      } else {
+        await group.update(committer);
+      }
+    }
+    return group.stats;
+  } finally {
+    group.dispose();
+  }
+}
