@@ -405,3 +405,114 @@ describe('a member who commits as fast as it can (a staller)', () => {
     expect(await authenticator(alice1, groupId)).toBe(await authenticator(bob1, groupId));
   });
 });
+
+describe('random schedules with a grinding ex-member among the committers', () => {
+  /** A small seeded generator (mulberry32), so a failing schedule can be replayed. */
+  function random(seed: number): () => number {
+    let a = seed >>> 0;
+    return () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+  const shuffled = <T>(items: readonly T[], next: () => number) =>
+    items
+      .map((item) => ({ item, key: next() }))
+      .sort((a, b) => a.key - b.key)
+      .map((x) => x.item);
+
+  it('in every round, the removed member opens nothing sent after her removal, and the others converge', async () => {
+    const [alice, bob, dave, carol] = (await Promise.all(
+      ['alice', 'bob', 'dave', 'carol'].map((n) => net.createAccount(uniqueName(`rnd-${n}`))),
+    )) as [Account, Account, Account, Account];
+    const honest = await Promise.all([convoPeer('rnd-alice1', alice), convoPeer('rnd-bob1', bob), convoPeer('rnd-dave1', dave)]);
+    const carol1 = await convoPeer('rnd-carol1', carol);
+    const [alice1] = honest as [Peer, Peer, Peer];
+    const convoId = await chatGroup(alice, [bob, dave, carol]);
+    const groupId = (await alice1.engine.createGroup([bob.did, dave.did, carol.did], convoId)).groupId;
+    const contacts = [alice.did, carol.did];
+    await settle([...honest, carol1], contacts);
+    const owner = await chatAsAccount(net.pdsUrl, alice, chatProxy());
+
+    for (const seed of [1, 2, 3]) {
+      const next = random(seed);
+      pastFinality();
+      if (seed > 1) {
+        // carol is back in the conversation: the honest devices add her device again.
+        await owner.chat.bsky.group.addMembers({ convoId, members: [carol.did] });
+        clock.advance(5 * 60_000);
+        for (let i = 0; i < 6 && !(await group(carol1, groupId).catch(() => undefined))?.active; i++) {
+          for (const p of honest) await p.engine.maintain();
+          clock.advance(POLICY.peerAddDelayMs);
+          await settle([...honest, carol1], contacts);
+        }
+        pastFinality();
+      }
+      const held = await group(carol1, groupId);
+      expect(held.active, `round ${seed}: carol is in the group`).toBe(true);
+      const stateE = decodeGroupState(carol1.device.mls, held.state);
+      const carolLeaf = members(stateE).find((m) => m.identity === carol1.device.device.uri)!.leafIndex;
+
+      await removeFromChat(alice, convoId, [carol]);
+      clock.advance(5 * 60_000); // every device's member list is stale now
+      // Every honest device notices, and once all their turns have come they commit at once,
+      // each on epoch E before hearing of the others, and then writes something.
+      for (const p of shuffled(honest, next)) await p.engine.maintain();
+      clock.advance(4 * POLICY.staggerSlotMs);
+      for (const p of shuffled(honest, next)) {
+        await p.engine.maintain();
+        await p.engine.flush();
+      }
+      const afterRemoval = newTid();
+      // carol grinds a self-update on E that hashes below every commit published for E.
+      let lowest: string | undefined;
+      for (const author of [alice, bob, dave]) {
+        for (const opened of await openedIn(carol1, author, stateE)) {
+          const rank = await sha256(opened.message);
+          if (!lowest || rank < lowest) lowest = rank;
+        }
+      }
+      expect(lowest, `round ${seed}: a removal commit on epoch E`).toBeDefined();
+      let ground: Awaited<ReturnType<typeof selfUpdate>> | undefined;
+      for (let i = 0; i < 256 && !ground; i++) {
+        const attempt = await selfUpdate(carol1.device.mls, stateE);
+        if ((await sha256(attempt.commit)) < lowest!) ground = attempt;
+      }
+      expect(ground, `round ${seed}: a ground commit`).toBeDefined();
+      await publishEvent(carol1, await sealAs(carol1.device.mls, stateE, carolLeaf, held.current.nextCounter, ground!.commit));
+      const sent = new Map<string, Peer>();
+      for (const p of shuffled(honest, next)) {
+        const text = `round ${seed} from ${p.name}`;
+        await p.engine.sendText(groupId, text);
+        sent.set(text, p);
+      }
+      // Delivery in a random order, everyone reading carol's repo too.
+      for (let i = 0; i < 3; i++) await settle(shuffled(honest, next), contacts);
+      pastFinality();
+      for (const p of honest) await p.engine.maintain();
+      await settle(honest, contacts);
+
+      const authenticators = new Set(await Promise.all(honest.map((p) => authenticator(p, groupId))));
+      expect(authenticators.size, `round ${seed}: the honest devices converge`).toBe(1);
+      for (const p of honest) {
+        expect((await group(p, groupId)).memberDids, `round ${seed}`).not.toContain(carol.did);
+        const texts = (await p.engine.messages(groupId)).map((m) => m.text);
+        for (const text of sent.keys()) {
+          expect(texts.filter((t) => t === text), `round ${seed}: ${p.name} has "${text}" once`).toHaveLength(1);
+        }
+      }
+      // Nothing published after the removal opens with any key carol holds or could make.
+      for (const state of [stateE, ground!.newState]) {
+        for (const author of [alice, bob, dave]) {
+          const opened = await openedIn(carol1, author, state);
+          expect(opened.filter((o) => o.rkey > afterRemoval), `round ${seed}`).toEqual([]);
+        }
+      }
+      await carol1.engine.poll(contacts);
+      await expectUnreadableAfter(carol1.device.publicRepos, await group(carol1, groupId), [alice.did, bob.did, dave.did], afterRemoval);
+    }
+  });
+});
