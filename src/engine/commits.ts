@@ -1,5 +1,5 @@
 import { toHex } from '../bytes';
-import { AtmError } from '../errors';
+import { AtmError, isAtmError } from '../errors';
 import { decodeGroupState, members, processCommit, selfUpdate, type GroupState, type ProcessCommitResult } from '../mls';
 import { isRefusal } from './mls-auth';
 import { commitRank } from './commit-rank';
@@ -203,13 +203,17 @@ async function requireCommitterInConversation(
   group: GroupRecord,
   result: ProcessCommitResult,
 ): Promise<void> {
-  // Our own removal is taken whoever made it: it only stops us sending (and once out of the
-  // conversation, we could not ask the chat service anyway).
-  if (!group.convoId || !deps.conversationDids || result.removedSelf) return;
+  if (!group.convoId || !deps.conversationDids) return;
   let people: readonly string[];
   try {
     people = await deps.conversationDids(group.convoId, { fresh: true });
   } catch (error) {
+    // Out of the conversation ourselves, we cannot ask: our own removal is taken (it only stops
+    // us sending); anything else is not followed.
+    if (isAtmError(error, 'RemoteRefused')) {
+      if (result.removedSelf) return;
+      throw new AtmError('NotMember', 'this device is not in the conversation any more', { convoId: group.convoId }, { cause: error });
+    }
     throw new AtmError('Network', 'could not ask the chat service who is in the conversation', { convoId: group.convoId }, { cause: error });
   }
   const committer = didOfIdentity(result.committer.identity);

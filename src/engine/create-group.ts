@@ -1,4 +1,5 @@
 import { toHex } from '../bytes';
+import { AtmError } from '../errors';
 import { groupConversation, groupId as mlsGroupId, members, type GroupState } from '../mls';
 import { sealInvite, sealInviteBundle, sealInviteReference } from '../protocol/invite';
 import { didOfIdentity } from '../protocol/device-uri';
@@ -56,6 +57,10 @@ export async function createGroupForDids(
   dids: readonly string[],
   convoId?: string,
 ): Promise<{ changes: ChangeSet; group: GroupRecord; created: NewGroup }> {
+  // A device that knows conversations spends other people's key packages only for one (§6.6).
+  if (deps.conversationDids && convoId === undefined) {
+    throw new AtmError('InvalidInput', 'a group is made for a conversation');
+  }
   // Progress is told per conversation: the shell shows it in that conversation's panel.
   const onProgress = deps.onGroupProgress && ((p: GroupProgress) => deps.onGroupProgress!({ ...p, ...(convoId ? { convoId } : {}) }));
   const created = await createGroupWithDevices(deps, dids, convoId, onProgress);

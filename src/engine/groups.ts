@@ -8,10 +8,12 @@ import {
   generateKeyPackage,
   groupId,
   joinGroup,
+  readWelcome,
   welcomeRecipients,
   type GroupState,
   type MlsContext,
   type PrivateKeyPackage,
+  type WelcomeSummary,
 } from '../mls';
 import { findKeyPackages, type DeviceKeyPackage, type SkippedRecord } from './key-package-directory';
 import { consumeKeyPackage } from './key-package-pool';
@@ -126,6 +128,8 @@ export async function joinFromWelcome(
   welcome: Uint8Array,
   ratchetTree: Uint8Array | undefined,
   persist: (state: GroupState, welcomeId: string, joined: { lastResort: boolean }) => Promise<void>,
+  /** Refuses (throws) a Welcome not worth joining, from what it says before the costly join. */
+  admit?: (summary: WelcomeSummary) => Promise<void>,
 ): Promise<{ state: GroupState; keyPackageRef: string; lastResort: boolean; consumed: boolean }> {
   let secret;
   for (const ref of welcomeRecipients(welcome).map(toHex)) {
@@ -135,12 +139,14 @@ export async function joinFromWelcome(
   if (!secret) {
     throw new AtmError('WelcomeNotForUs', 'this Welcome names none of our key packages (or it was already used)');
   }
-  const state = await joinGroup(deps.mls, {
+  const params = {
     welcome,
     ratchetTree,
     keyPackage: decodeKeyPackageMessage(secret.encoded),
     privateKeyPackage: secret.privateKeyPackage as PrivateKeyPackage,
-  });
+  };
+  if (admit) await admit(await readWelcome(deps.mls, params));
+  const state = await joinGroup(deps.mls, params);
   // Checked once the Welcome is open: its id is what it means (joining is pure, nothing is kept).
   const id = await welcomeId({ groupId: groupId(state), epoch: epoch(state) }, secret.ref);
   if (await deps.usedWelcome(id)) {

@@ -110,6 +110,9 @@ export async function reviewMembership(
       }
     }
     const present = new Set(theirs.map((m) => parseDeviceUri(m.identity).rkey));
+    // Nobody's key packages are spent for a group that stands for no conversation (§6.6), when
+    // this device knows conversations at all.
+    if (deps.conversationDids && !group.convoId) continue;
     if ([...listing.keys()].every((rkey) => present.has(rkey))) continue;
     try {
       const found = await findKeyPackages(deps, did, { excludeDevices: present });

@@ -1,6 +1,6 @@
 import { fromHex } from '../bytes';
 import { AtmError, isAtmError, type AtmErrorCode } from '../errors';
-import { decryptApplicationMessage, epoch, ownLeafIndex } from '../mls';
+import { decryptApplicationMessage, epoch, ownLeafIndex, type WelcomeSummary } from '../mls';
 import { decodeContent } from '../protocol/content';
 import { didOfIdentity } from '../protocol/device-uri';
 import { openEventMessage } from '../protocol/envelope';
@@ -76,14 +76,14 @@ export async function processEvent(
     if (found) return await processMatched(deps, found.group, found.record, found.match, event);
     if (options.notOurInvite) return { changes: {}, outcome: { kind: 'unrecognised', notOurInvite: true } };
     const invite = await tryOpenInvite(deps.device.invite.privateKey, event.tag, event.ciphertext);
-    if (invite?.kind === 'direct') return await processInvite(deps, invite.welcome, invite.ratchetTree);
+    if (invite?.kind === 'direct') return await processInvite(deps, invite.welcome, invite.ratchetTree, event.did);
     if (invite?.kind === 'bundle') {
       // §6.6: the Welcome and tree are sealed once for every device of the add, in the
       // inviter's repo (published before the invites). Not there yet: parked and tried again.
       const bundle = await eventByRkey(deps, event.did, invite.rkey);
       if (!bundle) return { changes: {}, outcome: { kind: 'unrecognised' } };
       const opened = await openInviteBundle(invite.key, bundle.tag, bundle.ciphertext);
-      return await processInvite(deps, opened.welcome, opened.ratchetTree);
+      return await processInvite(deps, opened.welcome, opened.ratchetTree, event.did);
     }
     return { changes: {}, outcome: { kind: 'unrecognised', notOurInvite: invite === undefined } };
   } catch (error) {
@@ -176,10 +176,38 @@ function epochReached(group: GroupRecord): bigint {
   return group.active ? current : current + 1n;
 }
 
+/**
+ * §6.6: an invite is taken only for a group that names a conversation both we and the inviter
+ * (whose repo holds the invite) are in, as the chat service says now. Anyone else could enrol
+ * this device into groups it would then prove, poll and maintain, spending other people's key
+ * packages. A device that knows no conversations (no chat service: tools, tests) takes any.
+ * The chat service not answering decides nothing (the invite is read again later); it refusing
+ * us the conversation is a refusal.
+ */
+async function admitInvite(deps: DeliveryDeps, summary: WelcomeSummary, inviter: string): Promise<void> {
+  if (!deps.conversationDids) return;
+  if (!summary.conversation) {
+    throw new AtmError('NotMember', 'the invite is for a group that stands for no conversation', { inviter });
+  }
+  let people: readonly string[];
+  try {
+    people = await deps.conversationDids(summary.conversation, { fresh: true });
+  } catch (error) {
+    if (isAtmError(error, 'RemoteRefused')) {
+      throw new AtmError('NotMember', 'the invite is for a conversation we are not in', { inviter }, { cause: error });
+    }
+    throw new AtmError('Network', 'could not ask the chat service who is in the conversation', { inviter }, { cause: error });
+  }
+  if (!people.includes(deps.device.did) || !people.includes(inviter)) {
+    throw new AtmError('NotMember', 'the inviter and this device do not share that conversation', { inviter });
+  }
+}
+
 async function processInvite(
   deps: DeliveryDeps,
   welcome: Uint8Array,
   ratchetTree: Uint8Array,
+  inviter: string,
 ): Promise<{ changes: ChangeSet; outcome: EventOutcome }> {
   let groupId = '';
   await joinFromWelcome(
@@ -215,6 +243,7 @@ async function processInvite(
       };
       await stored(() => deps.store.apply({ putGroups: [group], addWelcomes: [welcomeId] }));
     },
+    (summary) => admitInvite(deps, summary, inviter),
   );
   return { changes: {}, outcome: { kind: 'joined', groupId } };
 }

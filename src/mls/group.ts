@@ -10,6 +10,7 @@ import {
   type PrivateMessage,
   type Proposal,
   type ProposalWithSender,
+  type Extension,
   type RatchetTree,
 } from 'ts-mls';
 import { extensionsSupportedByCapabilities } from 'ts-mls/extension.js';
@@ -78,7 +79,12 @@ export async function createGroup(ctx: MlsContext, params: CreateGroupParams): P
 
 /** The conversation named in the group context, if any (UTF-8; undefined if absent or malformed). */
 export function groupConversation(state: GroupState): string | undefined {
-  const ext = state.groupContext.extensions.find((e) => e.extensionType === CONVERSATION_EXTENSION_TYPE);
+  return conversationOf(state.groupContext.extensions);
+}
+
+/** The conversation id a group context's extensions name (§6.8), if any. */
+export function conversationOf(extensions: readonly Extension[]): string | undefined {
+  const ext = extensions.find((e) => e.extensionType === CONVERSATION_EXTENSION_TYPE);
   if (!ext) return undefined;
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(ext.extensionData);

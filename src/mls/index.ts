@@ -65,7 +65,7 @@ export {
   type ProcessCommitResult,
   type RemoveMembersResult,
 } from './group';
-export { joinGroup, welcomeRecipients, type JoinGroupParams } from './welcome';
+export { joinGroup, readWelcome, welcomeRecipients, type JoinGroupParams, type WelcomeSummary } from './welcome';
 export {
   decryptApplicationMessage,
   encryptApplicationMessage,
