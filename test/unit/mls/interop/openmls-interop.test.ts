@@ -1,28 +1,21 @@
 /**
- * src/mls (patched ts-mls underneath) against OpenMLS (@wireapp/core-crypto 10.3.0, WebAssembly)
- * in mixed groups. README.md in this folder says what core-crypto 10.3.0 can and cannot do with
- * our layer, and so which of src/mls's calls the harness makes itself.
+ * src/mls (patched ts-mls underneath) against OpenMLS (@wireapp/core-crypto 9.3.4, WebAssembly)
+ * in mixed groups: our members use src/mls's public API for everything, with our credentials and
+ * PrivateMessage commits both ways. README.md in this folder says what core-crypto 9.3.4 allows
+ * and the one thing the harness adds (the tree in the GroupInfo of Welcomes for OpenMLS joiners).
  *
  * ATM_INTEROP_SEEDS: a count (seeds 1..n) or a comma-separated list; npm test runs seeds 1-3,
  * npm run test:adversarial 50. ATM_INTEROP_EPOCHS: commits per seed (200).
  */
 import { describe, expect, it } from 'vitest';
-import {
-  addMembers,
-  createGroup,
-  decodeKeyPackageMessage,
-  generateKeyPackage,
-  generateSignatureKeyPair,
-  processCommit,
-  selfUpdate,
-  type MlsLayerError,
-} from '../../../../src/mls';
-import { contextFor, rejection } from '../helpers';
-import { interopIdentity, InteropRegistry } from './identities';
+import { addMembers, decodeKeyPackageMessage, processCommit, type MlsLayerError } from '../../../../src/mls';
+import { rejection } from '../helpers';
+import { CoreCrypto10Client } from './core-crypto-10';
+import { interopIdentity } from './identities';
 import { describeError, type GroupMember } from './member';
-import { InteropFailure, MixedGroup, runMixedGroup } from './mixed-group';
+import { InteropFailure, MemberFactory, MixedGroup, runMixedGroup } from './mixed-group';
 import { OpenMlsMember } from './openmls-member';
-import { OursMember } from './ours-member';
+import type { OursMember } from './ours-member';
 
 export function interopSeeds(value = process.env.ATM_INTEROP_SEEDS): number[] {
   if (!value) return [1, 2, 3];
@@ -32,15 +25,15 @@ export function interopSeeds(value = process.env.ATM_INTEROP_SEEDS): number[] {
 const EPOCHS = Number(process.env.ATM_INTEROP_EPOCHS || 200);
 
 /** Runs a scripted scenario; an InteropFailure is rethrown with the steps that led to it. */
-async function scripted(run: string, body: (group: MixedGroup) => Promise<void>, creator: 'ours' | 'openmls') {
-  const group = await MixedGroup.create({ run, senders: 'all' }, creator);
+async function scripted(run: string, body: (group: MixedGroup) => Promise<void>) {
+  const group = await MixedGroup.create({ run, senders: 'all' });
   try {
     await body(group);
   } catch (err) {
     if (err instanceof InteropFailure) err.message += `\n${err.history.join('\n')}`;
     throw err;
   } finally {
-    group.dispose();
+    await group.dispose();
   }
 }
 
@@ -49,6 +42,12 @@ const byName = (group: MixedGroup, name: string): GroupMember => {
   if (!m) throw new Error(`no member ${name}`);
   return m;
 };
+
+/** Bare KeyPackage struct (core-crypto's form) -> src/mls's KeyPackage. */
+const keyPackageOf = (bare: Uint8Array) => decodeKeyPackageMessage(new Uint8Array([0, 1, 0, 5, ...bare]));
+
+/** The wire format of an MLSMessage (RFC 9420 §6): 1 PublicMessage, 2 PrivateMessage. */
+const wireFormat = (message: Uint8Array) => (message[2]! << 8) | message[3]!;
 
 describe('OpenMLS interop: seeded mixed groups', () => {
   for (const seed of interopSeeds()) {
@@ -64,9 +63,11 @@ describe('OpenMLS interop: seeded mixed groups', () => {
       console.log(`seed ${seed}: ${Date.now() - started} ms ${JSON.stringify(stats)}`);
       expect(stats.epochs).toBe(EPOCHS);
       if (EPOCHS >= 100) {
-        // Long enough that every pairing of joiner and Welcome maker happened, and both sides committed.
+        // Long enough that every pairing of joiner and Welcome maker happened, both sides committed,
+        // and ours made changeMembers commits.
         expect(Object.values(stats.joins).every((n) => n > 0), JSON.stringify(stats.joins)).toBe(true);
         expect(stats.commitsBy.ours > 0 && stats.commitsBy.openmls > 0).toBe(true);
+        expect(stats.changes).toBeGreaterThan(0);
       }
     }, 600_000);
   }
@@ -81,21 +82,17 @@ describe('OpenMLS interop: scripted trees', () => {
    * lists nothing). A ts-mls joiner then sees parent 3 list leaf 2 and the root above it not.
    */
   it('a ts-mls member joins after remove, add into the freed leaf and an update from the other half', async () => {
-    await scripted(
-      'freed-leaf tree',
-      async (group) => {
-        const t1 = group.members[0]!;
-        await group.add(t1, ['openmls', 'ours', 'openmls', 'openmls', 'ours', 'openmls', 'ours']);
-        const [o5, t3] = [byName(group, 'O5'), byName(group, 'T3')];
-        await group.remove(o5, [t3]);
-        await group.update(t1);
-        await group.add(t1, ['openmls']);
-        await group.update(o5);
-        await group.add(t1, ['ours']);
-        await group.add(o5, ['ours']);
-      },
-      'ours',
-    );
+    await scripted('freed-leaf tree', async (group) => {
+      const t1 = group.members[0]!;
+      await group.add(t1, ['openmls', 'ours', 'openmls', 'openmls', 'ours', 'openmls', 'ours']);
+      const [o5, t3] = [byName(group, 'O5'), byName(group, 'T3')];
+      await group.remove(o5, [t3]);
+      await group.update(t1);
+      await group.add(t1, ['openmls']);
+      await group.update(o5);
+      await group.add(t1, ['ours']);
+      await group.add(o5, ['ours']);
+    });
   }, 120_000);
 
   /*
@@ -106,77 +103,122 @@ describe('OpenMLS interop: scripted trees', () => {
    */
   for (const committerSide of ['openmls', 'ours'] as const) {
     it(`a ${committerSide} commit that leaves one half of the tree blank (root off the filtered direct path)`, async () => {
-      await scripted(
-        `blank-half tree, ${committerSide} committer`,
-        async (group) => {
-          const creator = group.members[0]!;
-          const [b, c, d] = await group.add(creator, ['ours', committerSide, committerSide === 'ours' ? 'openmls' : 'ours']);
-          await group.remove(c!, [creator, b!]);
-          await group.update(d!);
-          await group.update(c!);
-        },
-        'openmls',
-      );
+      await scripted(`blank-half tree, ${committerSide} committer`, async (group) => {
+        const creator = group.members[0]!;
+        const [b, c, d] = await group.add(creator, ['openmls', committerSide, committerSide === 'ours' ? 'openmls' : 'ours']);
+        await group.remove(c!, [creator, b!]);
+        await group.update(d!);
+        await group.update(c!);
+      });
     }, 120_000);
   }
+
+  it('a changeMembers commit of ours that leaves one half of the tree blank and adds into it', async () => {
+    await scripted('blank-half tree, changeMembers', async (group) => {
+      const creator = group.members[0]!;
+      const [b, c, d] = await group.add(creator, ['openmls', 'ours', 'openmls']);
+      await group.change(c!, [creator, b!], 1);
+      await group.update(d!);
+      await group.update(c!);
+    });
+  }, 120_000);
 });
 
 /*
- * What src/mls's public API, as it is, meets in core-crypto 10.3.0: these pin the four reasons the
- * harness makes some of src/mls's calls itself (README.md). If one starts failing, core-crypto or
- * src/mls changed and the harness can use more of src/mls.
+ * Where src/mls's API and core-crypto 9.3.4 part, and so what the harness does about it
+ * (README.md). If one of these starts failing, core-crypto or src/mls changed and the harness
+ * can do less.
  */
-describe('OpenMLS interop: where src/mls as is and core-crypto 10.3.0 part', () => {
-  async function pair() {
-    const registry = new InteropRegistry();
-    const openmls = await OpenMlsMember.create('O1', interopIdentity(1), registry);
-    const ctx = await contextFor(async () => true);
-    const ours = await OursMember.create(ctx, 'T2', interopIdentity(2), registry);
+describe('OpenMLS interop: where src/mls and core-crypto 9.3.4 part', () => {
+  it("core-crypto's own conversations require x509 support, which src/mls's KeyPackages do not list (so our side creates every group)", async () => {
+    const factory = new MemberFactory();
+    const openmls = await factory.create('openmls');
+    const ours = await factory.create('ours');
     await openmls.keyPackage();
     await openmls.createGroup(crypto.getRandomValues(new Uint8Array(32)));
-    const { welcome } = await openmls.add([await ours.keyPackage()]);
-    await ours.join(welcome!);
-    return { openmls, ours, ctx };
-  }
-
-  it('src/mls refuses an OpenMLS KeyPackage: its credential is a Wire client id, not a device AT-URI', async () => {
-    const registry = new InteropRegistry();
-    const openmls = await OpenMlsMember.create('O1', interopIdentity(1), registry);
-    const ctx = await contextFor(async () => true);
-    const mine = await generateKeyPackage(ctx, { identity: interopIdentity(2).device, signatureKeyPair: await generateSignatureKeyPair(ctx.suite) });
-    const state = await createGroup(ctx, { keyPackage: mine.keyPackage, privateKeyPackage: mine.privateKeyPackage });
-    const theirs = decodeKeyPackageMessage(new Uint8Array([0, 1, 0, 5, ...(await openmls.keyPackage())]));
-    const err: MlsLayerError = await rejection(() => addMembers(ctx, state, [theirs]));
-    expect(err.code).toBe('UntrustedCredential');
-    openmls.dispose();
-  }, 60_000);
-
-  it("OpenMLS refuses src/mls's KeyPackage: core-crypto's groups require x509 support, ours lists basic only", async () => {
-    const registry = new InteropRegistry();
-    const openmls = await OpenMlsMember.create('O1', interopIdentity(1), registry);
-    const ctx = await contextFor(async () => true);
-    const mine = await generateKeyPackage(ctx, { identity: interopIdentity(2).device, signatureKeyPair: await generateSignatureKeyPair(ctx.suite) });
-    await openmls.keyPackage();
-    await openmls.createGroup(crypto.getRandomValues(new Uint8Array(32)));
-    const err = await openmls.add([mine.encoded.subarray(4)]).then(() => undefined, (e: unknown) => e);
+    const err = await openmls.add([await ours.keyPackage()]).then(() => undefined, (e: unknown) => e);
     expect(describeError(err)).toMatch(/Credentials are not acceptable/);
-    openmls.dispose();
+    await openmls.dispose();
   }, 60_000);
 
-  it("OpenMLS refuses src/mls's PrivateMessage commit: core-crypto's wire policy is fixed to plaintext", async () => {
-    const { openmls, ours } = await pair();
-    const commit = await selfUpdate(ours.context, ours.groupState);
-    const err = await openmls.processCommit(commit.commit).then(() => undefined, (e: unknown) => e);
+  it("core-crypto takes no ratchet tree beside a Welcome: it refuses src/mls's Welcome, and joins from the one re-made with the tree", async () => {
+    const group = await MixedGroup.create({ run: 'welcome without tree' });
+    try {
+      const ours = group.members[0] as OursMember;
+      const [openmls, joiner] = [await group.newMember('openmls'), await group.newMember('ours')];
+      const output = await ours.add([await openmls.keyPackage(), await joiner.keyPackage()]);
+      expect(wireFormat(output.commit)).toBe(2);
+      const err = await openmls.join({ commit: output.commit, welcome: output.welcome! }).then(() => undefined, (e: unknown) => e);
+      expect(describeError(err)).toMatch(/No ratchet tree available to build initial tree after receiving a Welcome message/);
+      await openmls.join(output);
+      // src/mls's joinGroup takes the re-made Welcome too, with no tree beside it.
+      await joiner.join({ commit: output.commit, welcome: output.welcomeWithTree! });
+      const [theirs, mine, joined] = [await openmls.view(), await ours.view(), await joiner.view()];
+      expect(theirs.epoch).toBe(1n);
+      expect(theirs.exporterSecret).toEqual(mine.exporterSecret);
+      expect(joined.exporterSecret).toEqual(mine.exporterSecret);
+      expect(theirs.members.sort()).toEqual(mine.members.sort());
+      await openmls.dispose();
+    } finally {
+      await group.dispose();
+    }
+  }, 60_000);
+
+  it('a group naming its conversation (§6.8, as the engine makes them) cannot take an OpenMLS member: its KeyPackages support no extensions', async () => {
+    const factory = new MemberFactory();
+    const openmls = await factory.create('openmls');
+    const ours = await factory.create('ours');
+    await ours.keyPackage();
+    await ours.createGroup(crypto.getRandomValues(new Uint8Array(32)), 'at://did:plc:abcdefghijklmnopqrstuvwx/chat.bsky.convo/3kabcdefghijk');
+    const theirs = await openmls.keyPackage();
+    const err: MlsLayerError = await rejection(() => ours.add([theirs]));
+    expect(err.code).toBe('MlsRejected');
+    expect(err.message).toMatch(/doesn't support extension in GroupContext/);
+    await openmls.dispose();
+  }, 60_000);
+});
+
+/*
+ * Why core-crypto 9.3.4 and not 10.3.0 (the current release, which the browser bench uses): these
+ * pin the two reasons. If one starts failing, 10.x changed and the suite may move to it.
+ */
+describe('OpenMLS interop: why core-crypto 9.3.4, not 10.3.0', () => {
+  it('10.3.0 builds a ClientId only as <uuid>:<hex>@<domain>, so its credential is never a device AT-URI and src/mls refuses its KeyPackage', async () => {
+    const device = interopIdentity(1).identity;
+    const wire = await CoreCrypto10Client.create(1, device);
+    expect(wire.identity).toBe(`00000000-0000-4000-8000-000000000001:1@${device}`);
+    const ours = await new MemberFactory().create('ours');
+    await ours.keyPackage();
+    await ours.createGroup(crypto.getRandomValues(new Uint8Array(32)));
+    const theirs = keyPackageOf(await wire.keyPackage());
+    const err: MlsLayerError = await rejection(() => addMembers(ours.context, ours.groupState, [theirs]));
+    expect(err.code).toBe('UntrustedCredential');
+    wire.dispose();
+  }, 60_000);
+
+  it("10.3.0's conversations are fixed to plaintext handshakes: it sends PublicMessage commits (src/mls refuses them) and refuses PrivateMessage ones", async () => {
+    const wire = await CoreCrypto10Client.create(1, 'example.com');
+    await wire.createGroup(crypto.getRandomValues(new Uint8Array(32)));
+    // A 9.3.4 client with a ClientId 10.3.0 can parse, in 10.3.0's conversation, with the Ciphertext policy.
+    const nine = await OpenMlsMember.create('O2', { identity: '00000000-0000-4000-8000-000000000002:2@example.com' }, undefined);
+    const { commit: add, welcome } = await wire.add([await nine.keyPackage()]);
+    expect(wireFormat(add)).toBe(1);
+    await nine.join({ commit: add, welcome });
+
+    const { commit: privateCommit } = await nine.update();
+    expect(wireFormat(privateCommit)).toBe(2);
+    const err = await wire.processCommit(privateCommit).then(() => undefined, (e: unknown) => e);
     expect(describeError(err)).toMatch(/wire format is incompatible with the group's wire format policy/);
-    openmls.dispose();
-  }, 60_000);
 
-  it("src/mls's processCommit refuses OpenMLS's PublicMessage commit", async () => {
-    const { openmls, ours } = await pair();
-    const { commit } = await openmls.update();
-    const err: MlsLayerError = await rejection(() => processCommit(ours.context, ours.groupState, commit));
-    expect(err.code).toBe('UnexpectedMessage');
-    expect(err.message).toMatch(/expected mls_private_message, got mls_public_message/);
-    openmls.dispose();
+    const publicCommit = await wire.update();
+    expect(wireFormat(publicCommit)).toBe(1);
+    const ours = await new MemberFactory().create('ours');
+    await ours.keyPackage();
+    await ours.createGroup(crypto.getRandomValues(new Uint8Array(32)));
+    const refused: MlsLayerError = await rejection(() => processCommit(ours.context, ours.groupState, publicCommit));
+    expect(refused.code).toBe('UnexpectedMessage');
+    expect(refused.message).toMatch(/expected mls_private_message, got mls_public_message/);
+    wire.dispose();
+    await nine.dispose();
   }, 60_000);
 });
