@@ -25,8 +25,8 @@ const suites = [
     env: { ATM_ADVERSARIAL: '1' },
   },
   {
-    // Mixed groups of src/mls and OpenMLS (core-crypto) members: 200 epochs per seed, about 20 s
-    // a seed on 2 cores. npm test runs 3 seeds.
+    // Mixed groups of src/mls and OpenMLS (core-crypto 9.3.4) members: 200 epochs per seed,
+    // about 15-35 s a seed on 2 cores (about 20 minutes for 50). npm test runs 3 seeds.
     name: 'OpenMLS interop',
     args: ['vitest', 'run', '--project', 'unit', 'test/unit/mls/interop'],
     env: { ATM_INTEROP_SEEDS: process.env.ATM_INTEROP_SEEDS || '50' },
