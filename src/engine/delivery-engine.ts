@@ -13,7 +13,8 @@ import { selfUpdateDue } from './self-update-schedule';
 import { groupState, mayCommit, settleFinality } from './group-events';
 import { outranks, rankBeforeBytes } from './commit-rank';
 import { didsOf } from './create-group';
-import { decodeGroupState, ownLeafIndex } from '../mls';
+import { decodeGroupState, members, ownLeafIndex } from '../mls';
+import { toHex } from '../bytes';
 import { DEVICE_COLLECTION_NSID, KEY_PACKAGE_COLLECTION_NSID } from '../protocol/records';
 import { createSerialQueue } from './serial';
 import { tidTimeMs } from './tid';
@@ -147,7 +148,11 @@ export function createDeliveryEngine(
       (c) => c.kind !== 'add',
     );
     const ready = await readyChanges(onParent, removals, now);
-    if (ready.length === 0) return;
+    // The commit waiting there may make these removals already: then there is nothing to do,
+    // and re-making them would only displace it.
+    const leafKey = (m: { identity: string; signaturePublicKey: Uint8Array }) => `${m.identity} ${toHex(m.signaturePublicKey)}`;
+    const stillThere = new Set(members(decodeGroupState(deps.mls, group.state)).map(leafKey));
+    if (!ready.some((c) => c.kind !== 'add' && stillThere.has(leafKey(c.member)))) return;
     const leaves = new Set(ready.map((c) => (c.kind === 'add' ? -1 : c.member.leafIndex)));
     const mine = await rankBeforeBytes({
       groupId: group.groupId,
