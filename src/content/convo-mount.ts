@@ -88,7 +88,7 @@ export function createConvoMount(doc: Document, options: ConvoMountOptions): Con
    * frame (the background would refuse it): the background is unreachable, which the status
    * asked for on each toggle shows, and the next open tries again.
    */
-  const placeFrame = () => {
+  const placeFrame = (attempt = 0) => {
     const ask = ++asked;
     options.panelUrl(theme).then(
       (src) => {
@@ -104,7 +104,11 @@ export function createConvoMount(doc: Document, options: ConvoMountOptions): Con
         else root.append(fresh);
         frame = fresh;
       },
-      () => {},
+      () => {
+        // The background may still be waking (Firefox's event page, Chrome's service worker):
+        // a few more tries while the panel is open, then the next open tries again.
+        if (ask === asked && open && attempt < 3) setTimeout(() => ask === asked && open && placeFrame(attempt + 1), 1000);
+      },
     );
   };
 
