@@ -23,6 +23,7 @@ import { interopIdentity, InteropRegistry, type Implementation } from './identit
 import { DecryptFailure, describeError, type CommitOutput, type CommitSeen, type Decrypted, type GroupMember } from './member';
 import { OpenMlsMember } from './openmls-member';
 import { OursMember } from './ours-member';
+import { mulberry32 } from '../../../fuzz/lib/prng';
 
 export type Operation = 'create' | 'add' | 'remove' | 'update' | 'change';
 
@@ -32,17 +33,6 @@ export class InteropFailure extends Error {
   history: string[] = [];
 }
 
-/** mulberry32: small, fast and good enough to pick operations. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Creates members of either implementation with identities numbered in creation order (O7, T8, …). */
 export class MemberFactory {
@@ -352,7 +342,7 @@ export async function runMixedGroup(options: ScenarioOptions): Promise<Stats> {
   const { seed, epochs } = options;
   const minMembers = options.minMembers ?? 2;
   const maxMembers = options.maxMembers ?? 12;
-  const random = prng(seed);
+  const random = mulberry32(seed).next;
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const groupId = new Uint8Array(32).map(() => Math.floor(random() * 256));
   const group = await MixedGroup.create({ run: `seed ${seed}`, senders: options.senders ?? 'all', pick }, groupId);
