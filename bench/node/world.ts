@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDeliveryEngine, type DeliveryEngine } from '../../src/engine/delivery-engine';
-import { DEFAULT_DELIVERY_POLICY, type DeliveryDeps } from '../../src/engine/delivery-deps';
+import { DEFAULT_DELIVERY_POLICY, newReadLog, type DeliveryDeps } from '../../src/engine/delivery-deps';
 import { newTid } from '../../src/engine/tid';
 import { openAtmDb, type AtmDb } from '../../src/store/db';
 import { idbDeliveryStore } from '../../src/store/delivery-store';
@@ -52,6 +52,7 @@ async function peer(network: LocalNetwork, name: string): Promise<Peer> {
     clock,
     newTid,
     policy: DEFAULT_DELIVERY_POLICY,
+    reads: newReadLog(),
   };
   const engine = createDeliveryEngine({ ...deps, retryPolicy: { baseMs: 0, maxMs: 0 } });
   return { account, agent, device, deps, engine, db };

@@ -56,3 +56,8 @@ export async function rankBeforeBytes(commit: Omit<RankedCommit, 'message'>): Pr
 export function outranks(beforeBytes: string, winnerRank: string): boolean {
   return beforeBytes < winnerRank.slice(0, beforeBytes.length);
 }
+
+/** Whether the commit of this rank neither removes nor adds anyone (a self-update). */
+export function changesNoMembers(rank: string): boolean {
+  return rank.startsWith(`${moreFirst(0)}.${moreFirst(0)}.`);
+}

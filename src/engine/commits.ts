@@ -36,7 +36,7 @@ export async function afterOwnCommit(
   const next: GroupRecord = {
     ...sealedGroup,
     ...enterEpoch(sealedGroup, encodeState(newState), await epochRecordFor(deps.mls, newState), deps.policy.retainedEpochs),
-    parent: { state: group.state, winnerRank, appliedAt: deps.clock.now(), sentSince: [], intent },
+    parent: { state: group.state, winnerRank, appliedAt: deps.clock.now(), readBefore: deps.reads.completeReadStartedAt, sentSince: [], intent },
     memberDids: didsOf(newState),
     ...(options.pathUpdate ? { lastPathUpdateAt: deps.clock.now(), sentSinceUpdate: 0 } : {}),
     updatedAt: deps.clock.now(),
@@ -76,7 +76,7 @@ export async function afterOwnCommitOnParent(
     ...withEpochRecord(group, sealed.current),
     state: encodeState(newState),
     current: await epochRecordFor(deps.mls, newState),
-    parent: { state: group.parent.state, winnerRank, appliedAt: now, sentSince: [], intent },
+    parent: { state: group.parent.state, winnerRank, appliedAt: now, readBefore: deps.reads.completeReadStartedAt, sentSince: [], intent },
     memberDids: didsOf(newState),
     ...(resend.length > 0 ? { resendPending: resend } : {}),
     ...(options.pathUpdate ? { lastPathUpdateAt: now, sentSinceUpdate: 0 } : {}),
@@ -98,7 +98,7 @@ export async function commitSelfUpdate(deps: DeliveryDeps, groupId: string): Pro
   const state = groupState(deps, group);
   // Not while the epoch is not final (§6.7), nor while someone who left still holds a leaf: the
   // membership review removes them first (§6.9), and the update follows.
-  if (!mayCommit(group, deps.clock.now(), deps.policy.finalityMs) || !(await standsForConversation(deps, group, state))) {
+  if (!mayCommit(deps, group) || !(await standsForConversation(deps, group, state))) {
     return { putGroups: [{ ...group, deferred: { kind: 'update' }, updatedAt: deps.clock.now() }] };
   }
   const result = await selfUpdate(deps.mls, state);
@@ -148,8 +148,8 @@ export async function runDeferredCommits(deps: DeliveryDeps): Promise<ChangeSet[
   const out: ChangeSet[] = [];
   const now = deps.clock.now();
   for (const stored of await deps.store.listGroups()) {
-    const group = settleFinality(stored, now, deps.policy.finalityMs);
-    const may = mayCommit(group, now, deps.policy.finalityMs);
+    const group = settleFinality(deps, stored);
+    const may = mayCommit(deps, group);
     if ((group.deferred?.kind === 'add' || group.deferred?.kind === 'members') && may) {
       // Adds are not replayed: maintenance adds whichever devices are still missing.
       const { deferred: _done, ...rest } = group;
@@ -276,7 +276,13 @@ export async function receiveCommit(
     const next: GroupRecord = {
       ...marked,
       ...enterEpoch(marked, encodeState(result.newState), await epochRecordFor(deps.mls, result.newState), deps.policy.retainedEpochs),
-      parent: { state: group.state, winnerRank: await rankOf(result), appliedAt: now, sentSince: [] },
+      parent: {
+        state: group.state,
+        winnerRank: await rankOf(result),
+        appliedAt: now,
+        readBefore: deps.reads.completeReadStartedAt,
+        sentSince: [],
+      },
       memberDids: didsOf(result.newState),
       active: !result.removedSelf,
       updatedAt: now,
@@ -303,7 +309,7 @@ export async function receiveCommit(
     ...marked,
     state: encodeState(result.newState),
     current: await epochRecordFor(deps.mls, result.newState),
-    parent: { state: group.parent.state, winnerRank: rank, appliedAt: now, sentSince: [] },
+    parent: { state: group.parent.state, winnerRank: rank, appliedAt: now, readBefore: deps.reads.completeReadStartedAt, sentSince: [] },
     memberDids: didsOf(result.newState),
     active: !result.removedSelf,
     updatedAt: now,

@@ -7,8 +7,21 @@ import type { Clock, KeyPackageStore, LocalDevice, OwnRepo, PublicRepos } from '
 
 /** Timings and bounds of delivery (docs/protocol.md §6.7, §7). */
 export interface DeliveryPolicy {
-  /** A winning commit is final this long after it was applied; then its parent state is deleted. */
+  /**
+   * A winning commit is final once a complete read of every repo, begun at least this long after
+   * the commit was applied, found nothing better; then its parent state is deleted (§6.7).
+   */
   finalityMs: number;
+  /**
+   * A commit the conversation needs is made on a parent's epoch only this soon after the winner
+   * there was applied (§6.7 rule 5), so that it reaches every member before their window ends.
+   */
+  preemptWithinMs: number;
+  /**
+   * ...and only by a device whose last complete read before applying that winner began at most
+   * this long before: it was reading when the winner appeared, not just back from being offline.
+   */
+  preemptReadGapMs: number;
   /** Past epochs whose late events are still accepted (and whose keys are kept). */
   retainedEpochs: number;
   /** Unrecognised events kept for a retry after the next epoch change. */
@@ -33,7 +46,9 @@ export interface DeliveryPolicy {
 }
 
 export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = {
-  finalityMs: 10 * 60_000,
+  finalityMs: 3 * 60_000,
+  preemptWithinMs: 45_000,
+  preemptReadGapMs: 90_000,
   retainedEpochs: 2,
   pendingMax: 1000,
   pendingTtlMs: 7 * 24 * 3600_000,
@@ -46,6 +61,20 @@ export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = {
   selfUpdateIntervalMs: 7 * 24 * 3600_000,
   selfUpdateMessages: 100,
 };
+
+/**
+ * What this device has read (§6.7): an epoch becomes final only after a read of every repo that
+ * began late enough, since a better commit published meanwhile must still be seen. Kept in
+ * memory by the engine: a restart only means waiting for the next complete read.
+ */
+export interface ReadLog {
+  /** When the newest complete read began (our own repo answered: we were online). */
+  completeReadStartedAt: number;
+}
+
+export function newReadLog(): ReadLog {
+  return { completeReadStartedAt: Number.NEGATIVE_INFINITY };
+}
 
 export interface DeliveryDeps {
   device: LocalDevice;
@@ -62,6 +91,7 @@ export interface DeliveryDeps {
   clock: Clock;
   newTid(): string;
   policy: DeliveryPolicy;
+  reads: ReadLog;
   /**
    * Whether a group may stand for the conversation it names (§6.8): the shell checks that
    * every member is a member of the bsky conversation. Absent: every group is accepted.

@@ -1,6 +1,6 @@
 import { commitSelfUpdate, runDeferredCommits } from './commits';
 import { createGroupForDids } from './create-group';
-import type { DeliveryDeps } from './delivery-deps';
+import { newReadLog, type DeliveryDeps } from './delivery-deps';
 import type { ChangeSet, GroupRecord, MessageRecord } from './delivery-state';
 import { pollInbox, type PollOptions, type PollReport } from './inbox';
 import { flushOutbox, retryOutboxItem, type FlushReport, type RetryPolicy } from './outbox';
@@ -10,8 +10,8 @@ import { deleteExpiredEvents } from './retention';
 import { replenishKeyPackages } from './key-package-pool';
 import { commitMembership, reviewMembership, turnDelayMs, type DeviceListing, type MembershipChange, type ReviewOptions } from './membership';
 import { selfUpdateDue } from './self-update-schedule';
-import { groupState, mayCommit, settleFinality } from './group-events';
-import { outranks, rankBeforeBytes } from './commit-rank';
+import { finalityReadDueAt, groupState, mayCommit, settleFinality } from './group-events';
+import { changesNoMembers } from './commit-rank';
 import { didsOf } from './create-group';
 import { decodeGroupState, members, ownLeafIndex } from '../mls';
 import { toHex } from '../bytes';
@@ -66,8 +66,9 @@ export interface DeliveryEngine {
  * from stored state and stores it in one transaction before anything leaves the device.
  */
 export function createDeliveryEngine(
-  deps: DeliveryDeps & { as: AuthenticationService; retryPolicy?: RetryPolicy },
+  shell: Omit<DeliveryDeps, 'reads'> & { as: AuthenticationService; retryPolicy?: RetryPolicy },
 ): DeliveryEngine {
+  const deps = { ...shell, reads: newReadLog() };
   const queue = createSerialQueue();
   let lastReplenish = Number.NEGATIVE_INFINITY;
   const apply = (changes: ChangeSet) => deps.store.apply(changes);
@@ -81,6 +82,8 @@ export function createDeliveryEngine(
   const waiting = new Set<string>();
   /** groupId → when its earliest waiting change comes due for this device. */
   const dueAt = new Map<string, number>();
+  /** The earliest complete read that could make an epoch final (§6.7), as of the last maintenance. */
+  let finalityReadAt: number | undefined;
 
   async function upkeepMembership(): Promise<void> {
     const now = deps.clock.now();
@@ -88,24 +91,26 @@ export function createDeliveryEngine(
     hinted.clear();
     const listings = new Map<string, Promise<DeviceListing>>();
     for (const stored of await deps.store.listGroups()) {
-      const group = settleFinality(stored, now, deps.policy.finalityMs);
+      const group = settleFinality(deps, stored);
       if (!group.active || group.supersededBy || group.deferred) continue;
       // Reviews on a parent keep their own times: the first review once the epoch is final
-      // comes at once, as before (adds wait for it).
+      // comes at once, as before (adds wait for it). A new winner gets one at once too: what is
+      // made on its parent must be made within `preemptWithinMs` (§6.7 rule 5).
       const reviewed = group.parent ? lastPreemptReview : lastReview;
-      const due = now - (reviewed.get(group.groupId) ?? Number.NEGATIVE_INFINITY) >= deps.policy.membershipReviewMs;
+      const last = reviewed.get(group.groupId) ?? Number.NEGATIVE_INFINITY;
+      const due = now - last >= deps.policy.membershipReviewMs || (group.parent !== undefined && last < group.parent.appliedAt);
       if (!due && hints.size === 0 && !waiting.has(group.groupId)) continue;
       const scope = { listings, ...(due || waiting.has(group.groupId) ? {} : { only: hints }) };
       if (group.parent) {
         try {
-          await preemptWithRemovals({ ...group, parent: group.parent }, now, scope);
+          await preemptOnParent({ ...group, parent: group.parent }, now, scope);
           if (due) reviewed.set(group.groupId, now);
         } catch (error) {
           deps.onMaintenanceError?.(error);
         }
         continue;
       }
-      if (!mayCommit(group, now, deps.policy.finalityMs)) continue;
+      if (!mayCommit(deps, group)) continue;
       try {
         const changes = await reviewMembership(deps, group, {
           ...scope,
@@ -122,16 +127,21 @@ export function createDeliveryEngine(
   }
 
   /**
-   * §6.7: while an epoch waits to become final, removals it still needs (someone left, a device
-   * was revoked) are not held back by the commit waiting there: if a commit of ours removing them
-   * on the parent's epoch outranks that one (it removes more; a self-update removes none), it is
-   * made there now, at this device's turn. Adds wait for the epoch to become final.
+   * §6.7 rule 5: while an epoch waits to become final, what the conversation needs is not held
+   * back by the commit waiting there. Removals it does not make (someone left, a device was
+   * revoked), and adds when it changes no membership at all (a self-update), are committed on
+   * the parent's epoch at this device's turn, if that commit outranks the waiting one whatever
+   * its bytes. Only within `preemptWithinMs` of applying the waiting commit: later, some member
+   * may already hold that epoch final. Adds after another membership commit wait for finality.
    */
-  async function preemptWithRemovals(
+  async function preemptOnParent(
     group: GroupRecord & { parent: NonNullable<GroupRecord['parent']> },
     now: number,
     scope: Pick<ReviewOptions, 'listings' | 'only'>,
   ): Promise<void> {
+    const { appliedAt, readBefore } = group.parent;
+    if (now - appliedAt > deps.policy.preemptWithinMs) return;
+    if (readBefore === undefined || appliedAt - readBefore > deps.policy.preemptReadGapMs) return;
     const parentEpoch = (BigInt(group.current.epoch) - 1n).toString();
     const record = group.retained.find((r) => r.epoch === parentEpoch);
     if (!record) return;
@@ -144,24 +154,17 @@ export function createDeliveryEngine(
       memberDids: didsOf(parentState),
     };
     delete onParent.parent;
-    const removals = (await reviewMembership(deps, onParent, { ...scope, onError: (e) => deps.onMaintenanceError?.(e) })).filter(
-      (c) => c.kind !== 'add',
+    const waitingChangesMembers = !changesNoMembers(group.parent.winnerRank);
+    const needed = (await reviewMembership(deps, onParent, { ...scope, onError: (e) => deps.onMaintenanceError?.(e) })).filter(
+      (c) => c.kind !== 'add' || !waitingChangesMembers,
     );
-    const ready = await readyChanges(onParent, removals, now);
+    const ready = await readyChanges(onParent, needed, now);
     // The commit waiting there may make these removals already: then there is nothing to do,
     // and re-making them would only displace it.
     const leafKey = (m: { identity: string; signaturePublicKey: Uint8Array }) => `${m.identity} ${toHex(m.signaturePublicKey)}`;
     const stillThere = new Set(members(decodeGroupState(deps.mls, group.state)).map(leafKey));
-    if (!ready.some((c) => c.kind !== 'add' && stillThere.has(leafKey(c.member)))) return;
-    const leaves = new Set(ready.map((c) => (c.kind === 'add' ? -1 : c.member.leafIndex)));
-    const mine = await rankBeforeBytes({
-      groupId: group.groupId,
-      epoch: parentEpoch,
-      committerLeaf: ownLeafIndex(parentState),
-      removed: leaves.size,
-      added: 0,
-    });
-    if (!outranks(mine, group.parent.winnerRank)) return;
+    if (!ready.some((c) => c.kind === 'add' || stillThere.has(leafKey(c.member)))) return;
+    // commitMembership checks again with what it really commits (an add may fail its proof).
     await apply(await commitMembership(deps, group, ready, { onParent: true }));
   }
 
@@ -241,7 +244,7 @@ export function createDeliveryEngine(
         // Post-compromise security: a self-update when this device's path keys are old or
         // have protected many of its messages (deferred while an epoch is not final).
         for (const stored of await deps.store.listGroups()) {
-          const group = settleFinality(stored, deps.clock.now(), deps.policy.finalityMs);
+          const group = settleFinality(deps, stored);
           if (!selfUpdateDue(deps.policy, group, deps.clock.now())) continue;
           try {
             await apply(await commitSelfUpdate(deps, group.groupId));
@@ -250,6 +253,8 @@ export function createDeliveryEngine(
           }
         }
         await deleteExpiredEvents(deps);
+        const reads = (await deps.store.listGroups()).map((g) => finalityReadDueAt(deps, g)).filter((t) => t !== undefined);
+        finalityReadAt = reads.length === 0 ? undefined : Math.min(...reads);
         // The key-package pool: top up, withdraw old ones, forget used keys after their grace.
         if (deps.clock.now() - lastReplenish >= REPLENISH_EVERY_MS) {
           lastReplenish = deps.clock.now();
@@ -280,7 +285,10 @@ export function createDeliveryEngine(
         const item = (await deps.store.listOutbox()).find((o) => o.message?.groupId === groupId && o.message.id === messageId);
         return item ? retryOutboxItem(deps.store, item.rkey, deps.clock) : false;
       }),
-    nextDueAt: () => (dueAt.size === 0 ? undefined : Math.min(...dueAt.values())),
+    nextDueAt: () => {
+      const due = [...dueAt.values(), ...(finalityReadAt === undefined ? [] : [finalityReadAt])];
+      return due.length === 0 ? undefined : Math.min(...due);
+    },
     noteRepoChanged: (did, collections) => {
       if (!collections || collections.some((c) => c === DEVICE_COLLECTION_NSID || c === KEY_PACKAGE_COLLECTION_NSID)) {
         hinted.add(did);

@@ -44,6 +44,11 @@ export interface GroupRecord {
     /** Hex SHA-256 of the winning commit's MLSMessage bytes (its rank). */
     winnerRank: string;
     appliedAt: number;
+    /**
+     * When the last complete read before `appliedAt` began (§6.7 rule 5: only a device that was
+     * reading when the winner appeared may commit on the parent). Absent on older records.
+     */
+    readBefore?: number;
     /** Message ids we sent on the current branch since the parent: re-sent if it loses. */
     sentSince: string[];
     /** Set when the winning commit so far is ours: what to do again if it loses. */

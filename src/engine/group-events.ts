@@ -8,23 +8,31 @@ import { eventTag } from '../protocol/tags';
 import type { DeliveryDeps } from './delivery-deps';
 import type { EpochRecord, GroupRecord, OutboxItem } from './delivery-state';
 
-/** Loads a group this device can send in, with the parent dropped if its window has passed. */
+/** Loads a group this device can send in, with the parent dropped if its epoch is final. */
 export async function loadGroup(deps: DeliveryDeps, groupId: string): Promise<GroupRecord> {
   const group = await deps.store.getGroup(groupId);
   if (!group) throw new AtmError('NotMember', 'no such group on this device', { groupId });
-  return settleFinality(group, deps.clock.now(), deps.policy.finalityMs);
+  return settleFinality(deps, group);
 }
 
 export function groupState(deps: DeliveryDeps, group: GroupRecord): GroupState {
   return decodeGroupState(deps.mls, group.state);
 }
 
+/** Whether a complete read of every repo began at least `finalityMs` after `since` (§6.7). */
+function readSince(deps: Pick<DeliveryDeps, 'policy' | 'reads'>, since: number): boolean {
+  return deps.reads.completeReadStartedAt >= since + deps.policy.finalityMs;
+}
+
 /**
- * §6.7: once the winning commit has stood for `finalityMs`, the epoch is final: the parent
- * state (and with it the losing branches' only way back) is deleted, for forward secrecy.
+ * §6.7 rule 4: the epoch is final once a complete read, begun `finalityMs` after the winning
+ * commit was applied, has been made: every better commit an honest member could still publish
+ * was in a repo by then. The parent state (and with it the losing branches' only way back) is
+ * deleted, for forward secrecy. Time alone never makes an epoch final: a device that slept
+ * through the window reads before it decides.
  */
-export function settleFinality(group: GroupRecord, now: number, finalityMs: number): GroupRecord {
-  if (group.parent && now - group.parent.appliedAt >= finalityMs) {
+export function settleFinality(deps: Pick<DeliveryDeps, 'policy' | 'reads'>, group: GroupRecord): GroupRecord {
+  if (group.parent && readSince(deps, group.parent.appliedAt)) {
     const { parent: _dropped, ...rest } = group;
     return rest;
   }
@@ -32,15 +40,23 @@ export function settleFinality(group: GroupRecord, now: number, finalityMs: numb
 }
 
 /**
- * §6.7: whether this device may commit on the group's current epoch now: the epoch is final
- * (its winning commit has stood for `finalityMs`, and for a device that joined from a Welcome,
- * it has been in the group that long, since it cannot know when the others applied the commit
- * that added it).
+ * §6.7 rule 5: whether this device may commit on the group's current epoch now: the epoch is
+ * final, and a device that joined from a Welcome has made a complete read `finalityMs` after it
+ * joined (it cannot know when the others applied the commit that added it).
  */
-export function mayCommit(group: GroupRecord, now: number, finalityMs: number): boolean {
-  const settled = settleFinality(group, now, finalityMs);
-  if (settled.parent) return false;
-  return !(group.origin === 'joined' && now - group.createdAt < finalityMs);
+export function mayCommit(deps: Pick<DeliveryDeps, 'policy' | 'reads'>, group: GroupRecord): boolean {
+  if (settleFinality(deps, group).parent) return false;
+  return !(group.origin === 'joined' && !readSince(deps, group.createdAt));
+}
+
+/**
+ * When the read that could make this group's epoch final (or let a joiner commit) is due, if one
+ * is still to come: the delivery runner reads everything then.
+ */
+export function finalityReadDueAt(deps: Pick<DeliveryDeps, 'policy' | 'reads'>, group: GroupRecord): number | undefined {
+  const since = group.parent ? group.parent.appliedAt : group.origin === 'joined' ? group.createdAt : undefined;
+  if (since === undefined || readSince(deps, since)) return undefined;
+  return since + deps.policy.finalityMs;
 }
 
 /**

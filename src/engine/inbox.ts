@@ -202,6 +202,7 @@ export async function retryPending(deps: DeliveryDeps, report: PollReport): Prom
  */
 export async function pollInbox(deps: DeliveryDeps, contacts: readonly string[] = [], options: PollOptions = {}): Promise<PollReport> {
   const report: PollReport = { processed: 0, outcomes: [], unreachable: [] };
+  const startedAt = deps.clock.now();
   // Parked events get a try every round, not only after an epoch change seen in this worker's
   // life: a restart between a commit and the retry must not strand them.
   let epochsChanged = (await deps.store.countPending()) > 0;
@@ -227,6 +228,10 @@ export async function pollInbox(deps: DeliveryDeps, contacts: readonly string[] 
       heads[i] = undefined;
     }
   }
+  // A complete read lets epochs become final (§6.7). Repos that failed do not hold it back (a
+  // member could otherwise stall everyone's commits by making theirs unreadable), but our own
+  // must have answered: a device that is offline has read nothing.
+  if (!only && !report.unreachable.includes(deps.device.did)) deps.reads.completeReadStartedAt = startedAt;
   for (let round = 0; epochsChanged && round < 8; round++) {
     epochsChanged = await retryPending(deps, report);
   }

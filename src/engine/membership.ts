@@ -5,6 +5,7 @@ import { didOfIdentity, isTid, parseDeviceUri } from '../protocol/device-uri';
 import { DEVICE, DEVICE_COLLECTION_NSID, parseRecord } from '../protocol/records';
 import type { AuthenticationService } from './authentication-service';
 import { afterOwnCommit, afterOwnCommitOnParent } from './commits';
+import { outranks, rankBeforeBytes } from './commit-rank';
 import { invitesFor } from './create-group';
 import type { DeliveryDeps, DeliveryPolicy } from './delivery-deps';
 import type { ChangeSet, GroupRecord } from './delivery-state';
@@ -224,6 +225,12 @@ export async function commitMembership(
   }
   const removes = [...new Set(changes.flatMap((c) => (c.kind === 'add' ? [] : [c.member.leafIndex])))];
   if (adds.length === 0 && removes.length === 0) return {};
+  if (parent) {
+    // On the parent only a commit that outranks the waiting one whatever its bytes (§6.7 rule 5).
+    const parts = { groupId: group.groupId, epoch: (BigInt(group.current.epoch) - 1n).toString() };
+    const mine = await rankBeforeBytes({ ...parts, committerLeaf: ownLeafIndex(state), removed: removes.length, added: adds.length });
+    if (!outranks(mine, parent.winnerRank)) return {};
+  }
   const result = await changeMembers(deps.mls, state, { add: adds.map((a) => a.keyPackage), remove: removes });
   const counts = { pathUpdate: removes.length > 0, removed: removes.length, added: adds.length };
   const after = parent

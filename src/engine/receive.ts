@@ -70,7 +70,7 @@ export async function processEvent(
   options: { notOurInvite?: boolean } = {},
 ): Promise<{ changes: ChangeSet; outcome: EventOutcome }> {
   const now = deps.clock.now();
-  const groups = (await deps.store.listGroups()).map((g) => settleFinality(g, now, deps.policy.finalityMs));
+  const groups = (await deps.store.listGroups()).map((g) => settleFinality(deps, g));
   const found = findMatch(groups, event.tag);
   try {
     if (found) return await processMatched(deps, found.group, found.record, found.match, event);

@@ -176,6 +176,7 @@ async function newGroup(creator: Name = 'alice1'): Promise<string> {
   for (const n of MEMBERS) expect((await engine(n).groups()).map((g) => g.groupId), n).toContain(groupId);
   // The first epoch is final for everyone, those who joined it included (§6.7): any may commit.
   clock.advance(DEFAULT_DELIVERY_POLICY.finalityMs + 1);
+  for (const n of MEMBERS) await engine(n).poll(); // the read finality needs
   return groupId;
 }
 

@@ -106,6 +106,7 @@ describe('a direct conversation (alice and bob, two devices each)', () => {
     // Once the epoch they joined is final for them too (§6.7), a member may commit the add;
     // bob's own devices take the first turns (docs/protocol.md §6.9).
     clock.advance(DEFAULT_DELIVERY_POLICY.finalityMs + 1);
+    for (const p of [peers.bob1, peers.bob2]) await p.engine.poll(); // the read finality needs
     await peers.bob1.engine.maintain();
     await peers.bob2.engine.maintain();
     await settle(members);
@@ -202,11 +203,13 @@ describe('a group conversation (3 users, 6 devices)', () => {
   async function finalizeAll() {
     for (let round = 0; round < 6; round++) {
       clock.advance(DEFAULT_DELIVERY_POLICY.finalityMs + 1);
+      for (const n of NAMES) await peers[n].engine.poll(); // the read finality needs (§6.7)
       for (const n of NAMES) await peers[n].engine.maintain();
       await settle(NAMES, [], true);
       const waiting = (await Promise.all(NAMES.map((n) => peers[n].engine.groups()))).flat().filter((g) => g.deferred);
       if (waiting.length === 0) {
         clock.advance(DEFAULT_DELIVERY_POLICY.finalityMs + 1);
+        for (const n of NAMES) await peers[n].engine.poll();
         for (const n of NAMES) await peers[n].engine.maintain();
         return;
       }

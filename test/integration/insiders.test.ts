@@ -6,6 +6,7 @@ import type { DeliveryEngine } from '../../src/engine/delivery-engine';
 import { DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from '../../src/engine/delivery-deps';
 import type { DeliveryStore, GroupRecord } from '../../src/engine/delivery-state';
 import { findKeyPackages } from '../../src/engine/key-package-directory';
+import { rankBeforeBytes } from '../../src/engine/commit-rank';
 import { newTid } from '../../src/engine/tid';
 import { epochRecordFor } from '../../src/engine/epochs';
 import { changeMembers, decodeGroupState, epochAuthenticator, members, removeMembers, selfUpdate, type GroupState } from '../../src/mls';
@@ -114,6 +115,10 @@ async function openedIn(
   return out;
 }
 
+/** The device identities of the leaves of a group as `p` holds it. */
+const leafIdentities = (p: Peer, g: GroupRecord) => members(decodeGroupState(p.device.mls, g.state)).map((m) => m.identity);
+const leafOfIn = (state: GroupState, p: Peer) => members(state).find((m) => m.identity === p.device.device.uri)!.leafIndex;
+
 const sha256 = async (bytes: Uint8Array) =>
   toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>)));
 
@@ -136,7 +141,11 @@ const group = async (p: Peer, groupId: string): Promise<GroupRecord> => {
   if (!g) throw new Error(`${p.name} is not in the group`);
   return g;
 };
-const pastFinality = () => clock.advance(POLICY.finalityMs + 1);
+/** The window passes, and `readers` make the complete read that finality needs (§6.7). */
+async function pastFinality(...readers: Peer[]): Promise<void> {
+  clock.advance(POLICY.finalityMs + 1);
+  for (const p of readers) await p.engine.poll();
+}
 
 /** Publishes an event record in `author`'s repo, as a modified client would. */
 async function publishEvent(author: Peer, sealed: { tag: Uint8Array; ciphertext: Uint8Array }): Promise<string> {
@@ -156,6 +165,26 @@ async function welcomesFor(invitee: Peer, author: Peer): Promise<{ welcome: Uint
   }
   return out;
 }
+
+// A new device must be made before the test clock moves (ts-mls checks key-package lifetimes
+// with the system clock): alice's second browser is made now and "signs in" later, when its
+// device record is put back.
+let lateAlice: Account;
+let lateBob: Account;
+let lateMal: Account;
+let lateAlice2: Peer;
+let lateAlice2Record: unknown;
+beforeAll(async () => {
+  [lateAlice, lateBob, lateMal] = (await Promise.all(['alice', 'bob', 'mal'].map((n) => net.createAccount(uniqueName(`ins-n-${n}`))))) as [
+    Account,
+    Account,
+    Account,
+  ];
+  lateAlice2 = await convoPeer('n-alice2', lateAlice);
+  const rkey = lateAlice2.device.device.rkey;
+  lateAlice2Record = (await lateAlice2.device.publicRepos.listRecords(lateAlice.did, DEVICE_COLLECTION_NSID)).find((r) => r.rkey === rkey)!.value;
+  await lateAlice2.device.repo.deleteRecord(DEVICE_COLLECTION_NSID, rkey);
+});
 
 describe('an invite to a group that is not a conversation we share', () => {
   // bob's modified client makes groups as it likes and invites alice's device into them.
@@ -222,7 +251,7 @@ describe('a Welcome replayed by the inviter', () => {
     );
     bob1.device.as.forget(bob.did);
     alice1.device.as.forget(bob.did);
-    pastFinality();
+    await pastFinality(alice1);
     alice1.engine.noteRepoChanged(bob.did, [DEVICE_COLLECTION_NSID]);
     await alice1.engine.maintain();
     clock.advance(4 * POLICY.staggerSlotMs);
@@ -326,13 +355,13 @@ describe('a member removed from the conversation', () => {
     const convoId = await chatGroup(alice, [bob, carol]);
     groupId = (await alice1.engine.createGroup([bob.did, carol.did], convoId)).groupId;
     await settle([alice1, bob1, carol1], [alice.did]);
-    pastFinality();
+    await pastFinality();
     const carolGroup = await group(carol1, groupId);
     stateE = decodeGroupState(carol1.device.mls, carolGroup.state);
     counterE = carolGroup.current.nextCounter;
 
     await removeFromChat(alice, convoId, [carol]);
-    pastFinality(); // the member lists the devices keep (5 minutes) are stale now
+    await pastFinality(alice1); // the member lists the devices keep (5 minutes) are stale now
     // alice1 alone commits the removal, at its turn.
     for (let i = 0; i < 4; i++) {
       await alice1.engine.maintain();
@@ -404,12 +433,16 @@ describe('a member who commits as fast as it can (a staller)', () => {
     const convoId = await chatGroup(alice, [bob, carol, mal]);
     const groupId = (await alice1.engine.createGroup([bob.did, carol.did, mal.did], convoId)).groupId;
     await settle([...honest, mal1], [alice.did]);
-    pastFinality();
+    await pastFinality();
 
     await removeFromChat(alice, convoId, [carol]);
     // From here every device's member list is stale within 5 minutes; the bound is counted
-    // from when the honest devices can know (their lists have expired).
-    clock.advance(5 * 60_000);
+    // from when the honest devices can know (their lists have expired). They are online: they
+    // read every minute meanwhile, as the delivery runner does.
+    for (let minute = 0; minute < 5; minute++) {
+      clock.advance(60_000);
+      for (const p of honest) await p.engine.poll();
+    }
     const start = clock.now();
     const TICK = 5_000;
     // The stated bound (docs/protocol.md §6.7): a review interval, then a turn for each leaf.
@@ -440,6 +473,136 @@ describe('a member who commits as fast as it can (a staller)', () => {
   });
 });
 
+describe('a staller and a new device', () => {
+  it("does not hold back a user's new device: it is in the group within a minute of signing in", async () => {
+    const [alice, bob, mal] = [lateAlice, lateBob, lateMal];
+    const alice1 = await convoPeer('n-alice1', alice);
+    const bob1 = await convoPeer('n-bob1', bob);
+    const everyone = [alice, bob, mal].map((a) => a.did);
+    const mal1 = await convoPeer('n-mal1', mal, { finalityMs: 1, selfUpdateIntervalMs: 1 }, everyone);
+    const honest = [alice1, bob1];
+    const convoId = await chatGroup(alice, [bob, mal]);
+    const groupId = (await alice1.engine.createGroup([bob.did, mal.did], convoId)).groupId;
+    await settle([...honest, mal1], [alice.did]);
+    await pastFinality(...honest, mal1);
+
+    // alice signs in on a second browser: its device record appears, and the firehose tells
+    // alice1 (the delivery runner passes the hint on).
+    await lateAlice2.device.repo.putRecord(DEVICE_COLLECTION_NSID, lateAlice2.device.device.rkey, lateAlice2Record);
+    alice1.engine.noteRepoChanged(alice.did, [DEVICE_COLLECTION_NSID]);
+    const start = clock.now();
+    const TICK = 5_000;
+    let inAfter: number | undefined;
+    let stallerCommits = 0;
+    while (clock.now() - start <= 2 * 60_000) {
+      await mal1.engine.maintain();
+      stallerCommits += (await mal1.engine.flush()).published.length;
+      for (const p of honest) await p.engine.poll();
+      for (const p of honest) {
+        await p.engine.maintain();
+        await p.engine.flush();
+      }
+      for (const p of honest) await p.engine.poll();
+      await mal1.engine.poll();
+      await lateAlice2.engine.poll([alice.did]);
+      const joined = (await lateAlice2.engine.groups()).find((g) => g.groupId === groupId);
+      const views = await Promise.all(honest.map(async (p) => leafIdentities(p, await group(p, groupId))));
+      if (joined?.active && views.every((ids) => ids.includes(lateAlice2.device.device.uri))) {
+        inAfter = clock.now() - start;
+        break;
+      }
+      clock.advance(TICK);
+    }
+    expect(stallerCommits).toBeGreaterThan(0);
+    expect(inAfter, 'the new device joined').toBeDefined();
+    expect(inAfter!).toBeLessThanOrEqual(60_000);
+    expect(await authenticator(lateAlice2, groupId)).toBe(await authenticator(alice1, groupId));
+  });
+});
+
+describe('finality decided by reading, not by the clock', () => {
+  it('a device that slept through the window reads the better commit before deciding, and stays with the others', async () => {
+    const [alice, bob, carol] = (await Promise.all(['alice', 'bob', 'carol'].map((n) => net.createAccount(uniqueName(`ins-f-${n}`))))) as [
+      Account,
+      Account,
+      Account,
+    ];
+    const [alice1, bob1, carol1] = await Promise.all([peer('f-alice1', alice), peer('f-bob1', bob), peer('f-carol1', carol)]);
+    const all = [alice1, bob1, carol1];
+    const groupId = (await alice1.engine.createGroup([bob.did, carol.did])).groupId;
+    await settle(all, [alice.did]);
+    await pastFinality(...all);
+    // bob and carol self-update on the same epoch E, neither having read the other's.
+    const stateE = decodeGroupState(alice1.device.mls, (await group(alice1, groupId)).state);
+    const epochE = (await group(alice1, groupId)).current.epoch;
+    const seat = (p: Peer) =>
+      rankBeforeBytes({ groupId, epoch: epochE, committerLeaf: leafOfIn(stateE, p), removed: 0, added: 0 });
+    const [better, worse] = (await seat(bob1)) < (await seat(carol1)) ? [bob1, carol1] : [carol1, bob1];
+    for (const p of [better, worse]) {
+      await p.engine.selfUpdate(groupId);
+      await p.engine.flush();
+    }
+    // alice reads only the worse one (the better one's repo answered later), then sleeps
+    // through the window: no read for ten minutes.
+    await alice1.engine.poll([], { only: [worse.account.did] });
+    clock.advance(10 * 60_000);
+    // Woken, the runner's first maintenance comes before its read: it must not decide yet.
+    await alice1.engine.maintain();
+    await settle(all);
+    await pastFinality(...all);
+    for (const p of all) await p.engine.maintain();
+    await settle(all);
+    const views = new Set(await Promise.all(all.map((p) => authenticator(p, groupId))));
+    expect(views.size, 'alice is on the branch bob and carol are on').toBe(1);
+  });
+
+  it('a device back from being offline does not commit beside a winner it applies late (§6.7 rule 5)', async () => {
+    const [alice, bob, carol, dave] = (await Promise.all(
+      ['alice', 'bob', 'carol', 'dave'].map((n) => net.createAccount(uniqueName(`ins-o-${n}`))),
+    )) as [Account, Account, Account, Account];
+    const [alice1, bob1, carol1, dave1] = await Promise.all(
+      [['o-alice1', alice], ['o-bob1', bob], ['o-carol1', carol], ['o-dave1', dave]].map(([n, a]) =>
+        // alice's turns come at once: whatever her seat, she would commit within the window.
+        convoPeer(n as string, a as Account, n === 'o-alice1' ? { staggerSlotMs: 1 } : {}),
+      ),
+    );
+    const all = [alice1!, bob1!, carol1!, dave1!];
+    const convoId = await chatGroup(alice, [bob, carol, dave]);
+    const groupId = (await alice1!.engine.createGroup([bob.did, carol.did, dave.did], convoId)).groupId;
+    await settle(all, [alice.did]);
+    await pastFinality(...all);
+    // bob self-updates (W on epoch E) and carol leaves the conversation. bob and dave read
+    // every minute, so W is final for them three minutes on (they leave carol's removal to
+    // alice here: they only read); alice is offline meanwhile.
+    await bob1!.engine.selfUpdate(groupId);
+    await bob1!.engine.flush();
+    await removeFromChat(alice, convoId, [carol]);
+    for (let minute = 0; minute < 10; minute++) {
+      clock.advance(60_000);
+      for (const p of [bob1!, dave1!]) await p.engine.poll();
+    }
+    // alice is back: she applies W now, and finds carol's removal to make. W is final for
+    // everyone else: a removal on E would be read by nobody. She waits for her own window.
+    await alice1!.engine.poll();
+    for (let slot = 0; slot < 4; slot++) {
+      await alice1!.engine.maintain();
+      expect((await alice1!.engine.flush()).published, 'nothing committed beside W').toEqual([]);
+      clock.advance(POLICY.staggerSlotMs);
+    }
+    // Once W is final for her too, the removal is committed on W's epoch, where everyone is.
+    await pastFinality(alice1!);
+    for (let slot = 0; slot < 5; slot++) {
+      await alice1!.engine.maintain();
+      await alice1!.engine.flush();
+      clock.advance(POLICY.staggerSlotMs);
+    }
+    await settle([alice1!, bob1!, dave1!]);
+    const views = new Set(await Promise.all([alice1!, bob1!, dave1!].map((p) => authenticator(p, groupId))));
+    expect(views.size, 'alice, bob and dave are on one branch').toBe(1);
+    expect((await group(bob1!, groupId)).memberDids).not.toContain(carol.did);
+  });
+});
+
 describe('random schedules with a grinding ex-member among the committers', () => {
   const shuffled = <T>(items: readonly T[], next: () => number) =>
     items
@@ -462,7 +625,7 @@ describe('random schedules with a grinding ex-member among the committers', () =
 
     for (const seed of [1, 2, 3]) {
       const next = mulberry32(seed).next; // seeded, so a failing schedule can be replayed
-      pastFinality();
+      await pastFinality(...honest);
       if (seed > 1) {
         // carol is back in the conversation: the honest devices add her device again.
         await owner.chat.bsky.group.addMembers({ convoId, members: [carol.did] });
@@ -472,7 +635,7 @@ describe('random schedules with a grinding ex-member among the committers', () =
           clock.advance(POLICY.peerAddDelayMs);
           await settle([...honest, carol1], contacts);
         }
-        pastFinality();
+        await pastFinality(...honest);
       }
       const held = await group(carol1, groupId);
       expect(held.active, `round ${seed}: carol is in the group`).toBe(true);
@@ -516,7 +679,7 @@ describe('random schedules with a grinding ex-member among the committers', () =
       }
       // Delivery in a random order, everyone reading carol's repo too.
       for (let i = 0; i < 3; i++) await settle(shuffled(honest, next), contacts);
-      pastFinality();
+      await pastFinality(...honest);
       for (const p of honest) await p.engine.maintain();
       await settle(honest, contacts);
 

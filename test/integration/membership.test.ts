@@ -69,8 +69,14 @@ const leafDevices = async (p: Peer, groupId: string) =>
     .sort();
 const authenticator = async (p: Peer, groupId: string) =>
   toHex(epochAuthenticator(decodeGroupState(p.device.mls, (await group(p, groupId)).state)));
-/** Lets every parent epoch become final, so the next commit is allowed (§6.7). */
-const pastFinality = () => clock.advance(POLICY.finalityMs + 1);
+/**
+ * Lets every parent epoch become final for `readers`, so their next commit is allowed (§6.7):
+ * the window passes, then each makes the complete read that finality needs.
+ */
+async function pastFinality(...readers: Peer[]): Promise<void> {
+  clock.advance(POLICY.finalityMs + 1);
+  for (const p of readers) await p.engine.poll();
+}
 
 // Every device is made before the test clock moves: ts-mls checks the lifetime of key packages
 // it commits with the system clock, and a package made at a far-advanced test time would not be
@@ -109,7 +115,7 @@ describe('devices of a conversation over time', () => {
 
   it("a user's new device is added by that user's own device, and reads only what follows", async () => {
     alice2 = await peer('alice2', alice);
-    pastFinality();
+    await pastFinality(bob1, alice1);
     // bob is not the owner: alice's own device gets the first turn.
     await bob1.engine.maintain();
     expect(await bob1.engine.flush()).toMatchObject({ published: [] });
@@ -132,7 +138,7 @@ describe('devices of a conversation over time', () => {
 
   it("another member adds a user's new device once none of that user's devices did", async () => {
     bob2 = await peer('bob2', bob);
-    pastFinality();
+    await pastFinality(alice1, alice2);
     // bob1 stays offline. alice1 sees bob2 but leaves it to bob's devices for a while...
     await alice1.engine.maintain();
     expect(await leafDevices(alice1, groupId)).not.toContain(bob2.device.device.uri);
@@ -148,7 +154,7 @@ describe('devices of a conversation over time', () => {
   });
 
   it('a revoked device (record deleted) is removed and cannot decrypt later events', async () => {
-    pastFinality();
+    await pastFinality();
     await settle([alice1, alice2, bob1, bob2]);
     await alice1.device.repo.deleteRecord(DEVICE_COLLECTION_NSID, alice2.device.device.rkey);
     // The firehose hint path: the owner's other device reviews alice's devices at once.
@@ -174,7 +180,7 @@ describe('devices of a conversation over time', () => {
   });
 
   it('a device whose record now holds another key is removed by the next committer', async () => {
-    pastFinality();
+    await pastFinality(bob1);
     const original = parseRecord(
       DEVICE,
       (await bob1.device.publicRepos.listRecords(bob.did, DEVICE_COLLECTION_NSID)).find((r) => r.rkey === bob2.device.device.rkey)!
@@ -193,7 +199,7 @@ describe('devices of a conversation over time', () => {
     expect((await group(bob2, groupId)).active).toBe(false);
 
     // Put back as it was: bob2 is a device of bob again, is invited again, and reads what follows.
-    pastFinality();
+    await pastFinality(bob1);
     await bob1.device.repo.putRecord(DEVICE_COLLECTION_NSID, bob2.device.device.rkey, recordJson(DEVICE, original));
     bob1.engine.noteRepoChanged(bob.did, [DEVICE_COLLECTION_NSID]);
     await bob1.engine.maintain();
@@ -211,7 +217,7 @@ describe('post-compromise security', () => {
     const [a, b] = [pcsAlice, pcsBob];
     const groupId = (await a.engine.createGroup([erin.did])).groupId;
     await settle([a, b], [dave.did]);
-    pastFinality();
+    await pastFinality(b);
     const epochOf = async (p: Peer) => epoch(decodeGroupState(p.device.mls, (await group(p, groupId)).state));
 
     // Not yet due: maintenance commits nothing.
@@ -230,10 +236,11 @@ describe('post-compromise security', () => {
 
     // A week later, with no messages: both devices update, one after the other.
     clock.advance(POLICY.selfUpdateIntervalMs);
+    await a.engine.poll();
     await a.engine.maintain();
     await settle([a, b]);
     expect(await epochOf(b)).toBe(start + 2n);
-    pastFinality();
+    await pastFinality(b);
     await b.engine.maintain();
     await settle([a, b]);
     expect(await epochOf(a)).toBe(start + 3n);
@@ -252,7 +259,7 @@ describe('post-compromise security', () => {
     await c.engine.maintain();
     expect((await c.engine.flush()).published).toEqual([]);
     // ...then at once.
-    pastFinality();
+    await pastFinality(c);
     await c.engine.maintain();
     await settle([a, c]);
     expect(epoch(decodeGroupState(a.device.mls, (await group(a, groupId)).state))).toBe(joinedEpoch + 1n);

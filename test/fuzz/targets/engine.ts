@@ -1,7 +1,7 @@
 import { cidForRawBytes } from '@atproto/lex-data';
 import { bytesEqual, toHex } from '../../../src/bytes';
 import { newGroupRecord } from '../../../src/engine/create-group';
-import { DEFAULT_DELIVERY_POLICY, type DeliveryDeps } from '../../../src/engine/delivery-deps';
+import { DEFAULT_DELIVERY_POLICY, newReadLog, type DeliveryDeps } from '../../../src/engine/delivery-deps';
 import type { GroupRecord } from '../../../src/engine/delivery-state';
 import { pollPeer, type PollReport } from '../../../src/engine/inbox';
 import { processEvent, type EventOutcome } from '../../../src/engine/receive';
@@ -171,6 +171,7 @@ async function freshDevice(stage: Stage): Promise<Device> {
     clock: mls.clock,
     newTid: () => '3kfnewtid2222',
     policy: DEFAULT_DELIVERY_POLICY,
+    reads: newReadLog(),
   };
   return { name, stage, db, deps, serve };
 }

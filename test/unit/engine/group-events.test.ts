@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { eventOutboxItem, settleFinality } from '../../../src/engine/group-events';
+import { eventOutboxItem, finalityReadDueAt, mayCommit, settleFinality } from '../../../src/engine/group-events';
+import type { DeliveryPolicy } from '../../../src/engine/delivery-deps';
 import { EVENT, parseRecord } from '../../../src/protocol/records';
 import type { GroupRecord } from '../../../src/engine/delivery-state';
 
@@ -25,14 +26,33 @@ describe('event outbox items', () => {
   });
 });
 
-describe('finality', () => {
+describe('finality (§6.7 rule 4)', () => {
+  const policy = { finalityMs: 1000 } as DeliveryPolicy;
   const group = {
     groupId: 'g',
+    origin: 'created',
+    createdAt: 0,
     parent: { state: new Uint8Array(1), winnerRank: 'aa', appliedAt: 100, sentSince: [] },
   } as unknown as GroupRecord;
+  const after = (completeReadStartedAt: number) => ({ policy, reads: { completeReadStartedAt } });
 
-  it('keeps the parent inside the window and drops it once the window has passed', () => {
-    expect(settleFinality(group, 100 + 999, 1000).parent).toBeDefined();
-    expect(settleFinality(group, 100 + 1000, 1000).parent).toBeUndefined();
+  it('keeps the parent until a complete read begun a window after the winner was applied', () => {
+    expect(settleFinality(after(100 + 999), group).parent).toBeDefined();
+    expect(settleFinality(after(100 + 1000), group).parent).toBeUndefined();
+  });
+
+  it('never drops it on time alone: a device that slept through the window reads first', () => {
+    expect(settleFinality(after(Number.NEGATIVE_INFINITY), group).parent).toBeDefined();
+    expect(mayCommit(after(Number.NEGATIVE_INFINITY), group)).toBe(false);
+    expect(finalityReadDueAt(after(Number.NEGATIVE_INFINITY), group)).toBe(1100);
+    expect(finalityReadDueAt(after(1100), group)).toBeUndefined();
+  });
+
+  it('lets a device that joined from a Welcome commit only after such a read since it joined', () => {
+    const joined = { ...group, origin: 'joined', createdAt: 5000 } as GroupRecord;
+    delete joined.parent;
+    expect(mayCommit(after(5999), joined)).toBe(false);
+    expect(finalityReadDueAt(after(5999), joined)).toBe(6000);
+    expect(mayCommit(after(6000), joined)).toBe(true);
   });
 });

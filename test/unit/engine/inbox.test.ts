@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_DELIVERY_POLICY, type DeliveryDeps } from '../../../src/engine/delivery-deps';
+import { DEFAULT_DELIVERY_POLICY, newReadLog, type DeliveryDeps } from '../../../src/engine/delivery-deps';
 import { pollInbox } from '../../../src/engine/inbox';
 import { tidBefore } from '../../../src/engine/tid';
 import type { PublicRepos, RepoRecord } from '../../../src/engine/ports';
@@ -72,6 +72,7 @@ function deps(): { deps: DeliveryDeps; store: MemoryDeliveryStore; reads: Reads 
     publicRepos,
     clock: { now: () => NOW },
     policy: DEFAULT_DELIVERY_POLICY,
+    reads: newReadLog(),
   } as unknown as DeliveryDeps;
   return { deps: d, store, reads };
 }
@@ -122,6 +123,19 @@ describe('pollInbox', () => {
     const report = await pollInbox(d, [A, B, C, D]);
     expect(report.unreachable).toEqual([C]);
     expect(cursorDids(store)).toEqual([ME, A, B, D]);
+  });
+
+  it('records when a complete read began: not for a narrowed one, nor one our own repo failed (§6.7)', async () => {
+    const { deps: d, reads } = deps();
+    await pollInbox(d, [A, B], { only: [A] });
+    expect(d.reads.completeReadStartedAt).toBe(Number.NEGATIVE_INFINITY);
+    reads.failing.set(ME, new AtmError('Network', 'offline'));
+    await pollInbox(d, [A, B]);
+    expect(d.reads.completeReadStartedAt).toBe(Number.NEGATIVE_INFINITY);
+    // Someone else's repo failing does not hold finality back (a member could stall everyone).
+    reads.failing.set(B, new AtmError('Network', 'PDS down'));
+    await pollInbox(d, [A, B]);
+    expect(d.reads.completeReadStartedAt).toBe(NOW);
   });
 
   it('a page too large for the response cap is asked for again in smaller pages, read ahead or not', async () => {
