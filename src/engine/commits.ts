@@ -122,7 +122,7 @@ export async function resendPending(
   state: GroupState,
 ): Promise<{ group: GroupRecord; changes: ChangeSet }> {
   const ids = group.resendPending ?? [];
-  if (ids.length === 0 || !group.active || !(await standsForConversation(deps, group, state))) {
+  if (ids.length === 0 || !group.active || !(await standsForConversation(deps, group, state, { fresh: true }))) {
     return { group, changes: {} };
   }
   const { resendPending: _done, ...rest } = group;

@@ -4,7 +4,7 @@ import { decodeGroupState } from '../mls';
 import { TEXT_TYPE } from '../protocol/content';
 import type { DeliveryDeps } from './delivery-deps';
 import type { ChangeSet, GroupRecord, MessageRecord } from './delivery-state';
-import { sealContent, sendText } from './send';
+import { conversationStanding, sealContent, sendText } from './send';
 
 /** §6.8: a group's rank is SHA-256 of its group id; the smallest wins its conversation. */
 async function groupRank(groupId: string): Promise<string> {
@@ -23,17 +23,18 @@ async function winnerOf(groups: GroupRecord[]): Promise<GroupRecord | undefined>
 
 /**
  * The active groups that name a conversation and may stand for it: a group whose creator named
- * the conversation but added someone who is not in it is never used for it.
+ * the conversation but added someone who is not in it is never used for it. One that waits for
+ * the removal of someone who left still is (§6.9: sending to it waits).
  */
 async function byConversation(
-  deps: Pick<DeliveryDeps, 'belongsToConversation'>,
+  deps: Pick<DeliveryDeps, 'belongsToConversation' | 'conversationDids' | 'device'>,
   groups: GroupRecord[],
   convoId: string,
 ): Promise<GroupRecord[]> {
   const out: GroupRecord[] = [];
   for (const g of groups) {
     if (g.convoId !== convoId || !g.active) continue;
-    if (deps.belongsToConversation && !(await deps.belongsToConversation(convoId, g.memberDids))) continue;
+    if ((await conversationStanding(deps, g, g.memberDids)) === 'not') continue;
     out.push(g);
   }
   return out;
@@ -41,7 +42,7 @@ async function byConversation(
 
 /** The group new messages of a conversation go to, if this device is in one. */
 export async function conversationGroup(
-  deps: Pick<DeliveryDeps, 'store' | 'belongsToConversation'>,
+  deps: Pick<DeliveryDeps, 'store' | 'belongsToConversation' | 'conversationDids' | 'device'>,
   convoId: string,
 ): Promise<GroupRecord | undefined> {
   return winnerOf(await byConversation(deps, await deps.store.listConvoGroups(convoId), convoId));
@@ -90,7 +91,7 @@ export async function sendToConversation(
   deps: DeliveryDeps,
   convoId: string,
   text: string,
-): Promise<{ changes: ChangeSet; message: MessageRecord }> {
+): Promise<{ changes: ChangeSet; message: MessageRecord; held: boolean }> {
   const group = await conversationGroup(deps, convoId);
   if (!group) throw new AtmError('NotMember', 'no encrypted group for this conversation', { convoId });
   return sendText(deps, group.groupId, text);
@@ -101,13 +102,13 @@ export async function sendToConversation(
  * message in two groups count once), oldest first.
  */
 export async function conversationMessages(
-  deps: Pick<DeliveryDeps, 'store' | 'belongsToConversation'>,
+  deps: Pick<DeliveryDeps, 'store' | 'belongsToConversation' | 'conversationDids' | 'device'>,
   convoId: string,
 ): Promise<MessageRecord[]> {
   const named = await deps.store.listConvoGroups(convoId);
   const groups: GroupRecord[] = [];
   for (const g of named) {
-    if (!deps.belongsToConversation || (await deps.belongsToConversation(convoId, g.memberDids))) groups.push(g);
+    if ((await conversationStanding(deps, g, g.memberDids)) !== 'not') groups.push(g);
   }
   const byId = new Map<string, MessageRecord>();
   for (const group of groups) {

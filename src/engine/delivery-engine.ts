@@ -4,7 +4,7 @@ import { newReadLog, type DeliveryDeps } from './delivery-deps';
 import type { ChangeSet, GroupRecord, MessageRecord } from './delivery-state';
 import { pollInbox, type PollOptions, type PollReport } from './inbox';
 import { flushOutbox, retryOutboxItem, type FlushReport, type RetryPolicy } from './outbox';
-import { sendText } from './send';
+import { conversationStanding, sendText } from './send';
 import { conversationGroup, conversationMessages, resolveConversationGroups, sendToConversation } from './convo-groups';
 import { deleteExpiredEvents } from './retention';
 import { replenishKeyPackages } from './key-package-pool';
@@ -82,6 +82,8 @@ export function createDeliveryEngine(
   const waiting = new Set<string>();
   /** groupId → when its earliest waiting change comes due for this device. */
   const dueAt = new Map<string, number>();
+  /** Groups a send found waiting for someone's removal (§6.9): reviewed at the next maintenance. */
+  const reviewNow = new Set<string>();
   /** The earliest complete read that could make an epoch final (§6.7), as of the last maintenance. */
   let finalityReadAt: number | undefined;
 
@@ -91,14 +93,18 @@ export function createDeliveryEngine(
     hinted.clear();
     const listings = new Map<string, Promise<DeviceListing>>();
     for (const stored of await deps.store.listGroups()) {
-      const group = settleFinality(deps, stored);
-      if (!group.active || group.supersededBy || group.deferred) continue;
+      const settled = settleFinality(deps, stored);
+      if (!settled.active || settled.supersededBy || settled.deferred) continue;
+      const group = await noteStanding(settled);
       // Reviews on a parent keep their own times: the first review once the epoch is final
       // comes at once, as before (adds wait for it). A new winner gets one at once too: what is
       // made on its parent must be made within `preemptWithinMs` (§6.7 rule 5).
       const reviewed = group.parent ? lastPreemptReview : lastReview;
       const last = reviewed.get(group.groupId) ?? Number.NEGATIVE_INFINITY;
-      const due = now - last >= deps.policy.membershipReviewMs || (group.parent !== undefined && last < group.parent.appliedAt);
+      const due =
+        now - last >= deps.policy.membershipReviewMs ||
+        (group.parent !== undefined && last < group.parent.appliedAt) ||
+        reviewNow.delete(group.groupId);
       if (!due && hints.size === 0 && !waiting.has(group.groupId)) continue;
       const scope = { listings, ...(due || waiting.has(group.groupId) ? {} : { only: hints }) };
       if (group.parent) {
@@ -124,6 +130,19 @@ export function createDeliveryEngine(
         deps.onMaintenanceError?.(error);
       }
     }
+  }
+
+  /**
+   * §6.8: while every member is in the conversation, remember who they are, so that a member
+   * outside it later is known to have left (the group waits for their removal) rather than
+   * never to have been in it (the group is not the conversation's).
+   */
+  async function noteStanding(group: GroupRecord): Promise<GroupRecord> {
+    if (!group.convoId || sameDids(group.stoodWith, group.memberDids)) return group;
+    if ((await conversationStanding(deps, group, group.memberDids)) !== 'stands') return group;
+    const noted = { ...group, stoodWith: [...group.memberDids] };
+    await apply({ putGroups: [noted] });
+    return noted;
   }
 
   /**
@@ -223,16 +242,18 @@ export function createDeliveryEngine(
       }),
     sendToConversation: (convoId, text) =>
       queue.run(async () => {
-        const { changes, message } = await sendToConversation(deps, convoId, text);
+        const { changes, message, held } = await sendToConversation(deps, convoId, text);
         await apply(changes);
+        if (held) reviewNow.add(message.groupId);
         return message;
       }),
     conversationMessages: (convoId) => conversationMessages(deps, convoId),
     conversationGroup: (convoId) => conversationGroup(deps, convoId),
     sendText: (groupId, text) =>
       queue.run(async () => {
-        const { changes, message } = await sendText(deps, groupId, text);
+        const { changes, message, held } = await sendText(deps, groupId, text);
         await apply(changes);
+        if (held) reviewNow.add(groupId);
         return message;
       }),
     selfUpdate: (groupId) => queue.run(async () => apply(await commitSelfUpdate(deps, groupId))),
@@ -298,4 +319,10 @@ export function createDeliveryEngine(
     mlsContext: () => deps.mls,
     messages: (groupId) => deps.store.listMessages(groupId),
   };
+}
+
+function sameDids(a: readonly string[] | undefined, b: readonly string[]): boolean {
+  if (a === undefined || a.length !== b.length) return false;
+  const set = new Set(a);
+  return b.every((did) => set.has(did));
 }

@@ -55,10 +55,17 @@ export interface GroupRecord {
     intent?: CommitIntent;
   };
   /**
-   * Ids of our messages sent on a branch that lost (§6.7), still to be sent again on this one:
-   * they wait while the group holds someone who left the conversation (§6.9).
+   * Ids of our messages still to be sent on this group's current state: sent on a branch that
+   * lost (§6.7), or written while someone who left was still in the group. They wait while the
+   * group holds someone who left the conversation (§6.9).
    */
   resendPending?: string[];
+  /**
+   * The member DIDs when this device last found every member in the conversation (§6.8): a
+   * member outside it now who is listed here has left (the group is still the conversation's,
+   * and waits for their removal); one who is not was never in it.
+   */
+  stoodWith?: string[];
   /** DIDs of the members' repos, polled for this group's events. */
   memberDids: string[];
   /** False once a commit removed this device: history stays readable, nothing can be sent. */

@@ -7,17 +7,54 @@ import { messageKey, type ChangeSet, type GroupRecord, type MessageRecord } from
 import { encodeState, groupState, loadGroup, ownLeaf, sealOwnEvent } from './group-events';
 
 /**
+ * How a group stands for the conversation it names (§6.8, §6.9):
+ * - `stands`: every member is in the conversation (or the group names none): it may be sent to;
+ * - `leaving`: the only members outside it were members when this device last saw the group
+ *   stand (`stoodWith`): they left, and nothing is sent until their removal is committed; the
+ *   group is still the conversation's;
+ * - `not`: someone who was never in the conversation is a member, this device is not in the
+ *   conversation, or the chat service cannot say: never used for the conversation.
+ */
+export type Standing = 'stands' | 'leaving' | 'not';
+
+export async function conversationStanding(
+  deps: Pick<DeliveryDeps, 'belongsToConversation' | 'conversationDids' | 'device'>,
+  group: GroupRecord,
+  memberDids: readonly string[],
+  options: { fresh?: boolean } = {},
+): Promise<Standing> {
+  if (!group.convoId) return 'stands';
+  if (!deps.conversationDids) {
+    if (!deps.belongsToConversation) return 'stands';
+    return (await deps.belongsToConversation(group.convoId, memberDids)) ? 'stands' : 'not';
+  }
+  let people: Set<string>;
+  try {
+    people = new Set(await deps.conversationDids(group.convoId, options));
+  } catch {
+    return 'not'; // fail closed: a membership nobody can check is not trusted
+  }
+  const outside = memberDids.filter((did) => !people.has(did));
+  if (outside.length === 0) return 'stands';
+  const stood = new Set(group.stoodWith ?? []);
+  if (outside.includes(deps.device.did) || !outside.every((did) => stood.has(did))) return 'not';
+  return 'leaving';
+}
+
+/**
  * §6.9: a group that stands for a conversation is sent to only while everyone in it is in the
  * conversation. Someone who left may still hold a leaf until their removal is committed, and
- * must read nothing sent after they left: until then nothing is sent there.
+ * must read nothing sent after they left: until then nothing is sent there. `fresh`: asked of
+ * the chat service now, as every send does, so a device sends nothing to someone who left from
+ * the moment the service says so.
  */
 export async function standsForConversation(
-  deps: Pick<DeliveryDeps, 'belongsToConversation'>,
+  deps: Pick<DeliveryDeps, 'belongsToConversation' | 'conversationDids' | 'device'>,
   group: GroupRecord,
   state: GroupState,
+  options: { fresh?: boolean } = {},
 ): Promise<boolean> {
-  if (!group.convoId || !deps.belongsToConversation) return true;
-  return deps.belongsToConversation(group.convoId, didsOf(state));
+  return (await conversationStanding(deps, group, didsOf(state), options)) === 'stands';
 }
 
 /**
@@ -52,12 +89,16 @@ export async function sealContent(
   return { group: next, changes: { putOutbox: [sealed.item] } };
 }
 
-/** Sends a text message to a group: stored as 'sending' and queued for our repo in one step. */
+/**
+ * Sends a text message to a group: stored as 'sending' and queued for our repo in one step.
+ * While someone who left is still in the group (§6.9) the message is held instead (`held`): it
+ * is sealed and queued once their removal is committed, with the same id.
+ */
 export async function sendText(
   deps: DeliveryDeps,
   groupId: string,
   text: string,
-): Promise<{ changes: ChangeSet; message: MessageRecord }> {
+): Promise<{ changes: ChangeSet; message: MessageRecord; held: boolean }> {
   const group = await loadGroup(deps, groupId);
   if (!group.active) throw new AtmError('NotMember', 'this device was removed from the group', { groupId });
   if (group.supersededBy) {
@@ -68,7 +109,6 @@ export async function sendText(
   }
   const now = deps.clock.now();
   const content: TextContent = { $type: TEXT_TYPE, id: randomId(), text, sentAt: now };
-  const sealed = await sealContent(deps, group, groupState(deps, group), content);
   const message: MessageRecord = {
     groupId,
     id: messageKey(content.id, deps.device.uri),
@@ -80,8 +120,19 @@ export async function sendText(
     own: true,
     status: 'sending',
   };
+  const state = groupState(deps, group);
+  const standing = await conversationStanding(deps, group, didsOf(state), { fresh: true });
+  if (standing === 'not') {
+    throw new AtmError('NotMember', 'this group does not stand for a conversation this device is in', { groupId });
+  }
+  if (standing === 'leaving') {
+    const held: GroupRecord = { ...group, resendPending: [...(group.resendPending ?? []), content.id], updatedAt: now };
+    return { changes: { putGroups: [held], putMessages: [message] }, message, held: true };
+  }
+  const sealed = await sealContent(deps, group, state, content);
   return {
     changes: { ...sealed.changes, putGroups: [sealed.group], putMessages: [message] },
     message,
+    held: false,
   };
 }

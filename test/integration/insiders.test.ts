@@ -419,6 +419,52 @@ describe('a member removed from the conversation', () => {
   });
 });
 
+describe('a message written right after someone left', () => {
+  it('waits for their removal, then goes out: the one who left never reads it, though every cached member list still had her', async () => {
+    const [alice, bob, carol] = (await Promise.all(['alice', 'bob', 'carol'].map((n) => net.createAccount(uniqueName(`ins-h-${n}`))))) as [
+      Account,
+      Account,
+      Account,
+    ];
+    const [alice1, bob1, carol1] = await Promise.all([convoPeer('h-alice1', alice), convoPeer('h-bob1', bob), convoPeer('h-carol1', carol)]);
+    const all = [alice1, bob1, carol1];
+    const convoId = await chatGroup(alice, [bob, carol]);
+    const groupId = (await alice1.engine.createGroup([bob.did, carol.did], convoId)).groupId;
+    await settle(all, [alice.did]);
+    await pastFinality(...all);
+    for (const p of all) await p.engine.maintain(); // member lists asked just now: cached for minutes
+    await alice1.engine.sendText(groupId, 'while carol is here');
+    await settle(all);
+
+    await removeFromChat(alice, convoId, [carol]);
+    const afterLeaving = newTid();
+    const held = await alice1.engine.sendText(groupId, 'right after carol left');
+    expect(held.status).toBe('sending');
+    expect((await alice1.engine.flush()).published, 'nothing goes out while carol holds a leaf').toEqual([]);
+
+    // alice's device learned it from the send: it commits carol's removal at its turn, and the
+    // message follows, on the epoch carol cannot derive.
+    for (let slot = 0; slot < 4; slot++) {
+      await alice1.engine.maintain();
+      await alice1.engine.flush();
+      clock.advance(POLICY.staggerSlotMs);
+    }
+    await settle(all, [alice.did]);
+    expect((await group(bob1, groupId)).memberDids).not.toContain(carol.did);
+    const texts = async (p: Peer) => (await p.engine.messages(groupId)).map((m) => m.text);
+    expect(await texts(bob1)).toContain('right after carol left');
+    expect((await alice1.engine.messages(groupId)).find((m) => m.text === 'right after carol left')?.status).toBe('sent');
+    // carol's device: nothing new stored, and nothing alice or bob published after the removal
+    // commit (alice's first event since carol left; carol opens that one: it is how she learns)
+    // opens with any key she holds.
+    expect(await texts(carol1)).toEqual(['while carol is here']);
+    const since = await alice1.device.publicRepos.listRecordsAfter(alice.did, EVENT_COLLECTION_NSID, afterLeaving, 100);
+    const removalCommit = since.records[0]!.rkey;
+    const tried = await expectUnreadableAfter(carol1.device.publicRepos, await group(carol1, groupId), [alice.did, bob.did], removalCommit);
+    expect(tried.events).toBeGreaterThanOrEqual(1);
+  });
+});
+
 describe('a member who commits as fast as it can (a staller)', () => {
   it('does not hold back the removal of someone who left: it lands within the stated bound', async () => {
     const [alice, bob, carol, mal] = (await Promise.all(

@@ -1,11 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { conversationGroup, conversationMessages } from '../../../src/engine/convo-groups';
 import type { GroupRecord, MessageRecord } from '../../../src/engine/delivery-state';
+import type { DeliveryDeps } from '../../../src/engine/delivery-deps';
+import { conversationStanding } from '../../../src/engine/send';
 import { MemoryDeliveryStore } from './memory-delivery-store';
 
 const ALICE = 'did:plc:aliceaaaaaaaaaaaaaaaaaaa';
 const BOB = 'did:plc:bobbbbbbbbbbbbbbbbbbbbbb';
 const MALLORY = 'did:plc:mallorymmmmmmmmmmmmmmmmm';
+const CAROL = 'did:plc:carolccccccccccccccccccc';
+const device = { did: ALICE } as DeliveryDeps['device'];
 
 function group(groupId: string, memberDids: string[]): GroupRecord {
   return { groupId, convoId: 'c1', memberDids, active: true, retained: [], createdAt: 0, updatedAt: 0 } as unknown as GroupRecord;
@@ -21,10 +25,28 @@ describe('groups standing for a conversation (§6.8)', () => {
     // Whichever ranks first, only the honest group may be chosen.
     await store.apply({ putGroups: [group('aa'.repeat(32), [ALICE, BOB]), group('bb'.repeat(32), [ALICE, BOB, MALLORY])] });
     const belongsToConversation = async (_c: string, dids: readonly string[]) => dids.every((d) => d === ALICE || d === BOB);
-    expect((await conversationGroup({ store, belongsToConversation }, 'c1'))?.groupId).toBe('aa'.repeat(32));
+    expect((await conversationGroup({ store, device, belongsToConversation }, 'c1'))?.groupId).toBe('aa'.repeat(32));
     // Without the check both are candidates.
-    const unchecked = await conversationGroup({ store }, 'c1');
+    const unchecked = await conversationGroup({ store, device }, 'c1');
     expect(['aa'.repeat(32), 'bb'.repeat(32)]).toContain(unchecked?.groupId);
+  });
+
+  it('tells someone who left (listed when the group last stood) from someone never in it (§6.9)', async () => {
+    const people = [ALICE, BOB];
+    const deps = { device, conversationDids: async () => people };
+    const withCarol = { ...group('cc'.repeat(32), [ALICE, BOB, CAROL]), stoodWith: [ALICE, BOB, CAROL] } as GroupRecord;
+    expect(await conversationStanding(deps, withCarol, [ALICE, BOB])).toBe('stands');
+    // carol left: the group is still the conversation's, and waits for her removal.
+    expect(await conversationStanding(deps, withCarol, [ALICE, BOB, CAROL])).toBe('leaving');
+    // mallory never was in it: the group is not the conversation's.
+    expect(await conversationStanding(deps, withCarol, [ALICE, BOB, CAROL, MALLORY])).toBe('not');
+    expect(await conversationStanding(deps, { ...withCarol, stoodWith: undefined } as GroupRecord, [ALICE, BOB, CAROL])).toBe('not');
+    // This device's own account left: not its conversation any more.
+    const without = { device, conversationDids: async () => [BOB, CAROL] };
+    expect(await conversationStanding(without, withCarol, [ALICE, BOB, CAROL])).toBe('not');
+    // A chat service that cannot answer: fail closed.
+    const down = { device, conversationDids: async (): Promise<string[]> => Promise.reject(new Error('down')) };
+    expect(await conversationStanding(down, withCarol, [ALICE, BOB])).toBe('not');
   });
 
   it("shows one entry per author and id, and nothing from a group that does not belong", async () => {
@@ -41,7 +63,7 @@ describe('groups standing for a conversation (§6.8)', () => {
       ],
     });
     const belongsToConversation = async (_c: string, dids: readonly string[]) => !dids.includes(MALLORY);
-    const texts = (await conversationMessages({ store, belongsToConversation }, 'c1')).map((m) => m.text).sort();
+    const texts = (await conversationMessages({ store, device, belongsToConversation }, 'c1')).map((m) => m.text).sort();
     expect(texts).toEqual(['from bob', 'same id, other author']);
   });
 });
