@@ -61,3 +61,8 @@ export function outranks(beforeBytes: string, winnerRank: string): boolean {
 export function changesNoMembers(rank: string): boolean {
   return rank.startsWith(`${moreFirst(0)}.${moreFirst(0)}.`);
 }
+
+/** Whether the commit of this rank adds nobody. */
+export function addsNobody(rank: string): boolean {
+  return rank.slice(COUNT_DIGITS + 1, 2 * COUNT_DIGITS + 1) === moreFirst(0);
+}

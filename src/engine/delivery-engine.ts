@@ -11,7 +11,7 @@ import { replenishKeyPackages } from './key-package-pool';
 import { commitMembership, reviewMembership, turnDelayMs, type DeviceListing, type MembershipChange, type ReviewOptions } from './membership';
 import { selfUpdateDue } from './self-update-schedule';
 import { finalityReadDueAt, groupState, mayCommit, settleFinality } from './group-events';
-import { changesNoMembers } from './commit-rank';
+import { addsNobody, changesNoMembers } from './commit-rank';
 import { didsOf } from './create-group';
 import { decodeGroupState, members, ownLeafIndex } from '../mls';
 import { toHex } from '../bytes';
@@ -147,11 +147,12 @@ export function createDeliveryEngine(
 
   /**
    * §6.7 rule 5: while an epoch waits to become final, what the conversation needs is not held
-   * back by the commit waiting there. Removals it does not make (someone left, a device was
-   * revoked), and adds when it changes no membership at all (a self-update), are committed on
-   * the parent's epoch at this device's turn, if that commit outranks the waiting one whatever
-   * its bytes. Only within `preemptWithinMs` of applying the waiting commit: later, some member
-   * may already hold that epoch final. Adds after another membership commit wait for finality.
+   * back by the commit waiting there, unless that commit adds devices. Removals it does not make
+   * (someone left, a device was revoked), and adds when it changes no membership at all (a
+   * self-update), are committed on the parent's epoch at this device's turn, if that commit
+   * outranks the waiting one whatever its bytes. Only within `preemptWithinMs` of applying the
+   * waiting commit (later, some member may already hold that epoch final) and by a device that
+   * was reading when it appeared.
    */
   async function preemptOnParent(
     group: GroupRecord & { parent: NonNullable<GroupRecord['parent']> },
@@ -160,6 +161,10 @@ export function createDeliveryEngine(
   ): Promise<void> {
     const { appliedAt, readBefore } = group.parent;
     if (now - appliedAt > deps.policy.preemptWithinMs) return;
+    // Displacing a commit that adds devices would strand them on a branch nobody follows (they
+    // joined from its Welcome): what is needed waits for that epoch to be final instead, and
+    // nothing is sent to someone who left meanwhile (§6.9).
+    if (!addsNobody(group.parent.winnerRank)) return;
     if (readBefore === undefined || appliedAt - readBefore > deps.policy.preemptReadGapMs) return;
     const parentEpoch = (BigInt(group.current.epoch) - 1n).toString();
     const record = group.retained.find((r) => r.epoch === parentEpoch);

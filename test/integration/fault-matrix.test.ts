@@ -14,7 +14,7 @@ import { attachNetwork } from '../net/remote';
 import { clock, deliveryEngineFor } from './device-harness';
 import { CLIENT_TIMEOUT_MS, startProxiedDevice, type ProxiedDevice } from './proxied-device';
 
-// Issue 8 item 3: fault injection through a proxy in front of the real PDS. Every device talks
+// Fault injection through a proxy in front of the real PDS. Every device talks
 // to the PDS through its own fault proxy (test/net/fault-proxy.ts); each row of the matrix
 // injects one kind of fault at one place, lets the devices recover, and checks the outcome:
 // 0 messages lost, 0 shown twice, every device on the same epoch authenticator, and a typed
@@ -27,6 +27,8 @@ const ADVERSARIAL = process.env.ATM_ADVERSARIAL === '1';
 const PER_ROW = ADVERSARIAL ? 6 : 2;
 /** Rounds of the mixed random-fault soak. */
 const SOAK_ROUNDS = ADVERSARIAL ? 25 : 3;
+/** Steps of the staller row: the staller commits, someone sends, everyone reads, 30 s pass. */
+const STALL_STEPS = ADVERSARIAL ? 40 : 12;
 const SEED = Number(process.env.ATM_FAULT_SEED ?? 0x5eed);
 
 const net = attachNetwork(viInject('network'));
@@ -41,6 +43,8 @@ interface Peer {
   device: ProxiedDevice;
   engine: DeliveryEngine;
   store: DeliveryStore;
+  /** Its IndexedDB: opened again to restart the device, or to run it as a modified client. */
+  dbName: string;
 }
 
 let accounts: Record<Owner, Account>;
@@ -227,8 +231,9 @@ beforeAll(async () => {
       seed: SEED + i,
       pool: { ...DEFAULT_POOL_POLICY, oneTime: 2 },
     });
-    const { engine, store } = await deliveryEngineFor(device, `fault-${name}-${newTid()}`);
-    entries.push([name, { name, device, engine, store }]);
+    const dbName = `fault-${name}-${newTid()}`;
+    const { engine, store } = await deliveryEngineFor(device, dbName);
+    entries.push([name, { name, device, engine, store, dbName }]);
   }
   peers = Object.fromEntries(entries) as Record<Name, Peer>;
   groupId = (await peers.alice1.engine.createGroup([accounts.bob.did, accounts.carol.did])).groupId;
@@ -504,6 +509,43 @@ describe('members committing at once, under faults', () => {
       });
     }, 120_000);
   }
+});
+
+describe('a member that commits as fast as it can (a staller), under random faults', () => {
+  it('the others deliver every message once and converge, while its commits wait their turn', async () => {
+    await row('a staller among 5 under 5xx/drops', async () => {
+      await finalizeAll();
+      const before = await authenticators();
+      for (const n of NAMES) {
+        const proxy = peers[n].device.proxy;
+        proxy.addRule({ match: { nsid: PUT }, fault: { kind: 'status', status: 503 }, probability: 0.2 });
+        proxy.addRule({ match: { nsid: PUT }, fault: { kind: 'drop', when: 'after' }, probability: 0.1 });
+        proxy.addRule({ match: eventListing(), fault: { kind: 'status', status: 500 }, probability: 0.2 });
+      }
+      // carol1 restarts as a modified client: every epoch is final for it at once and it is
+      // always due for a self-update, so it commits at every chance it gets.
+      const honest = peers.carol1;
+      const reopen = async (policy: Parameters<typeof deliveryEngineFor>[2]) => {
+        const { engine, store } = await deliveryEngineFor(honest.device, honest.dbName, policy);
+        peers.carol1 = { ...honest, engine, store };
+      };
+      await reopen({ finalityMs: 1, selfUpdateIntervalMs: 1 });
+      let sent = 0;
+      for (let step = 0; step < STALL_STEPS; step++) {
+        await peers.carol1.engine.maintain().catch(() => {});
+        const sender = shuffled(NAMES.filter((n) => n !== 'carol1'))[0]!;
+        sent += (await send(sender, 1, `beside the staller, step ${step}`)).length;
+        await settle({ order: 'shuffled', underFaults: true, rounds: 2 });
+        clock.advance(30_000);
+      }
+      await reopen({});
+      clearFaults();
+      await finalizeAll();
+      // Its commits were taken (one epoch per finality window at most), not refused.
+      expect([...(await authenticators()).keys()][0]).not.toBe([...before.keys()][0]);
+      return sent;
+    });
+  }, 240_000);
 });
 
 describe('mixed random faults (soak)', () => {

@@ -166,15 +166,37 @@ async function welcomesFor(invitee: Peer, author: Peer): Promise<{ welcome: Uint
   return out;
 }
 
-// A new device must be made before the test clock moves (ts-mls checks key-package lifetimes
-// with the system clock): alice's second browser is made now and "signs in" later, when its
-// device record is put back.
+// Devices whose key packages are used after the test clock has moved on are made first:
+// ts-mls checks key-package lifetimes with the system clock, and packages are backdated by only
+// an hour. alice's second browsers are made now and "sign in" later, when their device records
+// are put back.
 let lateAlice: Account;
 let lateBob: Account;
 let lateMal: Account;
 let lateAlice2: Peer;
 let lateAlice2Record: unknown;
+let addAlice: Account;
+let addAlice2: Peer;
+let addAlice2Record: unknown;
+/** The random schedules' people and devices (they re-add carol's device: its packages too). */
+let rnd: { accounts: Record<'alice' | 'bob' | 'dave' | 'carol', Account>; honest: Peer[]; carol1: Peer };
 beforeAll(async () => {
+  const [ra, rb, rd, rc] = (await Promise.all(['alice', 'bob', 'dave', 'carol'].map((n) => net.createAccount(uniqueName(`rnd-${n}`))))) as [
+    Account,
+    Account,
+    Account,
+    Account,
+  ];
+  rnd = {
+    accounts: { alice: ra, bob: rb, dave: rd, carol: rc },
+    honest: await Promise.all([convoPeer('rnd-alice1', ra), convoPeer('rnd-bob1', rb), convoPeer('rnd-dave1', rd)]),
+    carol1: await convoPeer('rnd-carol1', rc),
+  };
+  addAlice = await net.createAccount(uniqueName('ins-a-alice'));
+  addAlice2 = await convoPeer('a-alice2', addAlice);
+  const addRkey = addAlice2.device.device.rkey;
+  addAlice2Record = (await addAlice2.device.publicRepos.listRecords(addAlice.did, DEVICE_COLLECTION_NSID)).find((r) => r.rkey === addRkey)!.value;
+  await addAlice2.device.repo.deleteRecord(DEVICE_COLLECTION_NSID, addRkey);
   [lateAlice, lateBob, lateMal] = (await Promise.all(['alice', 'bob', 'mal'].map((n) => net.createAccount(uniqueName(`ins-n-${n}`))))) as [
     Account,
     Account,
@@ -465,6 +487,52 @@ describe('a message written right after someone left', () => {
   });
 });
 
+describe('someone leaves right after a new device was added', () => {
+  it('the removal waits for the add to be final instead of stranding the new device, and nothing reaches her meanwhile', async () => {
+    const alice = addAlice;
+    const [bob, carol] = (await Promise.all(['bob', 'carol'].map((n) => net.createAccount(uniqueName(`ins-a-${n}`))))) as [Account, Account];
+    const [alice1, bob1, carol1] = await Promise.all([convoPeer('a-alice1', alice), convoPeer('a-bob1', bob), convoPeer('a-carol1', carol)]);
+    const alice2 = addAlice2;
+    const convoId = await chatGroup(alice, [bob, carol]);
+    const groupId = (await alice1.engine.createGroup([bob.did, carol.did], convoId)).groupId;
+    await settle([alice1, bob1, carol1], [alice.did]);
+    await pastFinality(alice1, bob1, carol1);
+
+    // alice's second browser signs in: alice1 adds it at once (its own turn, on a hint).
+    await alice2.device.repo.putRecord(DEVICE_COLLECTION_NSID, alice2.device.device.rkey, addAlice2Record);
+    alice1.engine.noteRepoChanged(alice.did, [DEVICE_COLLECTION_NSID]);
+    await alice1.engine.maintain();
+    const everyone = [alice1, alice2, bob1, carol1];
+    await settle(everyone, [alice.did]);
+    expect((await group(alice2, groupId)).active).toBe(true);
+
+    // carol leaves while that add waits to become final. alice writes at once: held.
+    await removeFromChat(alice, convoId, [carol]);
+    const afterLeaving = newTid();
+    expect((await alice1.engine.sendText(groupId, 'after carol left')).status).toBe('sending');
+    const online = [alice1, alice2, bob1];
+    for (let t = 0; t < POLICY.finalityMs + 4 * POLICY.staggerSlotMs; t += 10_000) {
+      for (const p of online) await p.engine.poll([alice.did]);
+      for (const p of online) {
+        await p.engine.maintain();
+        await p.engine.flush();
+      }
+      await carol1.engine.poll([alice.did]);
+      clock.advance(10_000);
+    }
+    await settle(everyone, [alice.did]);
+    const views = new Set(await Promise.all(online.map((p) => authenticator(p, groupId))));
+    expect(views.size, "alice's new device is on the branch everyone is on").toBe(1);
+    expect((await group(bob1, groupId)).memberDids).not.toContain(carol.did);
+    for (const p of [alice2, bob1]) expect((await p.engine.messages(groupId)).map((m) => m.text)).toContain('after carol left');
+    expect((await carol1.engine.messages(groupId)).map((m) => m.text)).not.toContain('after carol left');
+    const since = await alice1.device.publicRepos.listRecordsAfter(alice.did, EVENT_COLLECTION_NSID, afterLeaving, 100);
+    const removalCommit = since.records[0]!.rkey;
+    const tried = await expectUnreadableAfter(carol1.device.publicRepos, await group(carol1, groupId), [alice.did, bob.did], removalCommit);
+    expect(tried.events).toBeGreaterThanOrEqual(1);
+  });
+});
+
 describe('a member who commits as fast as it can (a staller)', () => {
   it('does not hold back the removal of someone who left: it lands within the stated bound', async () => {
     const [alice, bob, carol, mal] = (await Promise.all(
@@ -657,11 +725,8 @@ describe('random schedules with a grinding ex-member among the committers', () =
       .map((x) => x.item);
 
   it('in every round, the removed member opens nothing sent after her removal, and the others converge', async () => {
-    const [alice, bob, dave, carol] = (await Promise.all(
-      ['alice', 'bob', 'dave', 'carol'].map((n) => net.createAccount(uniqueName(`rnd-${n}`))),
-    )) as [Account, Account, Account, Account];
-    const honest = await Promise.all([convoPeer('rnd-alice1', alice), convoPeer('rnd-bob1', bob), convoPeer('rnd-dave1', dave)]);
-    const carol1 = await convoPeer('rnd-carol1', carol);
+    const { alice, bob, dave, carol } = rnd.accounts;
+    const { honest, carol1 } = rnd;
     const [alice1] = honest as [Peer, Peer, Peer];
     const convoId = await chatGroup(alice, [bob, dave, carol]);
     const groupId = (await alice1.engine.createGroup([bob.did, dave.did, carol.did], convoId)).groupId;

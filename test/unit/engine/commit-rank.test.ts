@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { commitRank, outranks, rankBeforeBytes, type RankedCommit } from '../../../src/engine/commit-rank';
+import { addsNobody, changesNoMembers, commitRank, outranks, rankBeforeBytes, type RankedCommit } from '../../../src/engine/commit-rank';
 
 const GROUP = 'ab'.repeat(32);
 const base: RankedCommit = { groupId: GROUP, epoch: '7', committerLeaf: 3, removed: 0, added: 0, message: new Uint8Array([1]) };
@@ -13,6 +13,15 @@ describe('the rank of a commit (docs/protocol.md §6.7)', () => {
       expect(await commitRank({ ...base, message: random() }) > removal).toBe(true);
     }
     expect(await commitRank({ ...base, removed: 2 }) < removal).toBe(true);
+  });
+
+  it('says from the rank alone whether a commit changes members, and whether it adds anyone', async () => {
+    const update = await commitRank(base);
+    const removal = await commitRank({ ...base, removed: 1 });
+    const add = await commitRank({ ...base, added: 1 });
+    const both = await commitRank({ ...base, removed: 2, added: 3 });
+    expect([update, removal, add, both].map(changesNoMembers)).toEqual([true, false, false, false]);
+    expect([update, removal, add, both].map(addsNobody)).toEqual([true, true, false, false]);
   });
 
   it('puts more additions before fewer when removals are equal', async () => {
