@@ -1,6 +1,6 @@
 /**
  * `npm run bench` (`-- --quick` for a short subset): one table of medians over repeated runs.
- * Each row: our figure, a reference measured in the same run, the ratio, the target (issue 7).
+ * Each row: our figure, a reference measured in the same run, the ratio, the target.
  * Node rows: the engine (fake-indexeddb) and the real local PDS. Browser rows: Debian's
  * Chromium, headless (bench/browser). Results also go to test-results/bench.json.
  */

@@ -1,4 +1,4 @@
-// `npm run test:adversarial`: the adversarial suite at full size (issue 8): the fuzzer
+// `npm run test:adversarial`: the adversarial suite at full size: the fuzzer
 // (test/fuzz) at ATM_FUZZ_CASES (default 100,000) cases, with its closing table kept in
 // test-results/fuzz/summary.md (ATM_FUZZ_SEED for another seed); then the fault-injection matrix
 // and the load test at their larger sizes, each printing its table; then the OpenMLS interop suite
@@ -18,7 +18,7 @@ const suites = [
     env: { ATM_FUZZ_CASES: process.env.ATM_FUZZ_CASES || FULL_SIZE },
   },
   {
-    // The fault matrix at full size, and the load test at the issue's size: 50 members x 3
+    // The fault matrix at full size, and the load test at full size: 50 members x 3
     // devices with 1,000 messages (about an hour on 2 cores; ATM_LOAD_MEMBERS for another size).
     name: 'fault injection and load',
     args: ['vitest', 'run', '--project', 'integration', 'test/integration/fault-matrix.test.ts', 'test/integration/load.test.ts'],

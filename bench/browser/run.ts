@@ -78,7 +78,7 @@ export async function browserRows(opts: { quick: boolean; log(s: string): void }
   const sizes = process.env.BENCH_SIZES ? process.env.BENCH_SIZES.split(",").map(Number) : opts.quick ? [10, 100] : [10, 100, 1000];
   // At 1,000 members a major garbage collection (tens of ms, from all the garbage the page made
   // so far) lands inside a 13 ms step in some runs and not others; 5 runs keep the median from
-  // being one of those (docs/performance.md, session 6).
+  // being one of those (docs/performance.md).
   const runsFor = (n: number) => (process.env.BENCH_RUNS ? Number(process.env.BENCH_RUNS) : opts.quick ? 2 : n >= 100 ? 5 : 9);
   await bundle(dir);
   const { server, url } = await serve(dir);

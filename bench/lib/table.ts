@@ -2,7 +2,7 @@ import type { Sample } from './measure';
 
 /**
  * One row of the table: our figure and a reference measured in the same run, their ratio, and
- * the issue's target for that ratio (or an absolute limit).
+ * the target for that ratio (or an absolute limit).
  */
 export interface Row {
   section: string;

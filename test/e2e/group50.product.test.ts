@@ -33,7 +33,7 @@ import {
 } from './product';
 
 /**
- * Issue 6, "50 through the extension": a 50-member chat.bsky group conversation whose owner
+ * Fifty through the extension: a 50-member chat.bsky group conversation whose owner
  * runs the real extension in Chromium and whose 49 other members are Node devices (the real
  * engine over fake-indexeddb, talking to the same local PDS, PLC and chat stand-in). The owner
  * turns encryption on in the panel (a progress bar shows how far that got), everyone joins,

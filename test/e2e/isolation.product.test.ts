@@ -133,7 +133,7 @@ async function ourFrameChromium(page: Page, rogue: OurFrameArgs): Promise<Frame>
 }
 
 /**
- * Issue 8 item 4, in Chromium with the real extension on the real local PDS: what bsky.app's
+ * Isolation, in Chromium with the real extension on the real local PDS: what bsky.app's
  * page scripts, the content script's world, forged device records and a revoked device can get.
  * alice runs the extension in Chromium; her second device (alice2) and bob's device are driven
  * from Node, so one browser suffices. Fresh accounts: the demo accounts of other files stay as

@@ -71,7 +71,7 @@ async function scanQr(frame: Frame): Promise<string> {
 }
 
 /**
- * Issue 6's acceptance for key-change safety, in Chromium against the real local PDS: alice
+ * Key-change safety, in Chromium against the real local PDS: alice
  * compares her safety number with bob (computed on bob's side in Node, from alice's repo), scans
  * its QR code, marks bob verified, and the badge says so. Then bob registers another device and,
  * without anyone reloading it, alice's panel turns the badge into a warning and shows a banner.

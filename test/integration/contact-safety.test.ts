@@ -19,7 +19,7 @@ import { resumeCreationSession, uniqueName, type Account } from '../net/accounts
 import { attachNetwork } from '../net/remote';
 import { clock, startDevice, type TestDevice } from './device-harness';
 
-// Issue 6, key-change safety, against the real PLC + PDS: a contact's device set is listed from
+// Key-change safety, against the real PLC + PDS: a contact's device set is listed from
 // their repo and every record is proven by a CAR signed with their #atproto key; a replaced key
 // changes the fingerprint and turns "verified" into "changed"; forged records never count.
 

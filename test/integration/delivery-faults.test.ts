@@ -16,7 +16,7 @@ import { attachNetwork } from '../net/remote';
 import { clock, deliveryEngineFor, startDevice, type TestDevice } from './device-harness';
 import { DEFAULT_DELIVERY_POLICY } from '../../src/engine/delivery-deps';
 
-// Issue 4's acceptance: "Stopping the engine between any two steps of a send, a commit or a join,
+// Crashes: "Stopping the engine between any two steps of a send, a commit or a join,
 // then restarting it, loses nothing and duplicates nothing", against the real PLC + PDS.
 //
 // A stop throws the in-memory engine away at that point: from then on every call it makes to its

@@ -11,7 +11,7 @@ import { attachNetwork } from '../net/remote';
 import { clock, deliveryEngineFor, startDevice, type TestDevice } from './device-harness';
 import { DEFAULT_DELIVERY_POLICY } from '../../src/engine/delivery-deps';
 
-// Issue 4's acceptance against the real PLC + PDS: 3 users with 2 devices each. Every event
+// Delivery against the real PLC + PDS: 3 users with 2 devices each. Every event
 // goes through the outbox into the author's repo and is read back by the others from there.
 
 const net = attachNetwork(viInject('network'));

@@ -14,7 +14,7 @@ import { attachNetwork } from '../net/remote';
 import { clock, deliveryEngineFor, startDevice, type TestDevice } from './device-harness';
 import { expectUnreadableAfter } from './unreadable';
 
-// Issue 6, "Bluesky group conversations": a 50-member chat.bsky group whose membership changes
+// Bluesky group conversations: a 50-member chat.bsky group whose membership changes
 // (the owner removes people, someone leaves, people are added). The chat stand-in, reached
 // through the real PDS proxy, is each device's only source of who is in the conversation; the
 // MLS group follows it, and every removed member fails to decrypt every event sent after.

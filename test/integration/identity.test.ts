@@ -26,7 +26,7 @@ import { attachNetwork } from '../net/remote';
 import { clock, shell, startDevice, type TestDevice } from './device-harness';
 import { newTid } from '../../src/engine/tid';
 
-// Issue 3's acceptance, end to end against the real PLC + PDS: devices and key packages live in
+// Identity, end to end against the real PLC + PDS: devices and key packages live in
 // the users' repos, and every credential is checked against a CAR-verified device record.
 
 const net = attachNetwork(inject('network'));

@@ -18,7 +18,7 @@ import { MemoryRepo } from '../unit/engine/memory-repo';
 import { clock } from './device-harness';
 import { expectUnreadableAfter } from './unreadable';
 
-// Issue 6: the engine with a 1,000-member group. A real PDS with 1,000 accounts does not fit in
+// The engine with a 1,000-member group. A real PDS with 1,000 accounts does not fit in
 // this suite's time, so repos here are in memory (test/unit/engine/memory-repo.ts) and the
 // Authentication Service reads device records from them without a CAR proof; proofs, listings
 // and the PDS are covered at 50 members in group-convo.test.ts. Everything else is the real

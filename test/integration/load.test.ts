@@ -8,11 +8,11 @@ import { resumeCreationSession, uniqueName, type Account } from '../net/accounts
 import { attachNetwork } from '../net/remote';
 import { clock, deliveryEngineFor, startDevice, type TestDevice } from './device-harness';
 
-// Issue 8 item 5: a burst of messages into a big group, against the real PLC + PDS. Every device
+// Load: a burst of messages into a big group, against the real PLC + PDS. Every device
 // has its own IndexedDB and reads every event from the authors' repos. Then the clock passes the
 // retention period and we measure what each device still stores.
 //
-// Sizes: the issue's full size (50 members x 3 devices, 1,000 messages) runs under
+// Sizes: the full size (50 members x 3 devices, 1,000 messages) runs under
 // ATM_ADVERSARIAL=1 (npm run test:adversarial); `npm test` runs a reduced size that keeps the
 // same shape. ATM_LOAD_MEMBERS / _DEVICES / _MESSAGES / _SENDERS override either.
 

@@ -12,7 +12,7 @@ import { clock, deliveryEngineFor, startDevice, type TestDevice } from './device
 import { expectUnreadableAfter } from './unreadable';
 import { DEFAULT_POOL_POLICY, type PoolPolicy } from '../../src/engine/key-package-pool';
 
-// Issue 6 against the real PLC + PDS: new devices join their owner's groups, revoked devices are
+// Membership over time, against the real PLC + PDS: new devices join their owner's groups, revoked devices are
 // removed and read nothing after, a removed device can be invited again, and self-updates run on
 // schedule (by time, by message count, and right after a last-resort join).
 

@@ -11,7 +11,7 @@ import { isAtmError, type AtmError } from '../../src/errors';
 import { resumeCreationSession, uniqueName, type Account } from '../net/accounts';
 import { attachNetwork } from '../net/remote';
 
-// Issue 5's sign-in, against the real PLC + PDS and the chat stand-in behind the PDS proxy.
+// Sign-in, against the real PLC + PDS and the chat stand-in behind the PDS proxy.
 
 const net = attachNetwork(inject('network'));
 const config: SessionConfig = {
