@@ -509,6 +509,7 @@ describe('Chromium: isolation and access', () => {
         if (!advanced && Date.now() - started > 20_000) {
           advanced = true;
           clock.advance(DEFAULT_DELIVERY_POLICY.finalityMs + 4 * DEFAULT_DELIVERY_POLICY.staggerSlotMs);
+          await bob1.engine.poll([alice.did]); // the read after which its epoch is final (§6.7)
           bob1.engine.noteRepoChanged(alice.did, [DEVICE_COLLECTION_NSID]);
           await bob1.engine.maintain();
         }

@@ -191,6 +191,7 @@ describe(`a ${N}-member group in the engine`, () => {
     const staying = [live[0]!, live[1]!, live[2]!];
 
     clock.advance(DEFAULT_DELIVERY_POLICY.finalityMs + 1);
+    for (const p of staying) await p.engine.poll(); // the read that makes the epoch final (§6.7)
     lap('set-up of the changes');
     for (const p of staying) await p.engine.maintain();
     lap('review and commit the changes');
@@ -205,6 +206,7 @@ describe(`a ${N}-member group in the engine`, () => {
     expect((await groupOf(removedLive)).active).toBe(false);
 
     clock.advance(DEFAULT_DELIVERY_POLICY.finalityMs + 1);
+    await live[2]!.engine.poll();
     await live[2]!.engine.selfUpdate(groupId);
     await settle([...staying, newcomer]);
     lap('a self-update, processed by every online device');
