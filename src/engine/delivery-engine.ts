@@ -7,13 +7,14 @@ import { flushOutbox, retryOutboxItem, type FlushReport, type RetryPolicy } from
 import { conversationStanding, sendText } from './send';
 import { conversationGroup, conversationMessages, resolveConversationGroups, sendToConversation } from './convo-groups';
 import { deleteExpiredEvents } from './retention';
+import { leaveGroupsOfLeftConversations } from './leave';
 import { replenishKeyPackages } from './key-package-pool';
 import { commitMembership, reviewMembership, turnDelayMs, type DeviceListing, type MembershipChange, type ReviewOptions } from './membership';
 import { selfUpdateDue } from './self-update-schedule';
 import { finalityReadDueAt, groupState, mayCommit, settleFinality } from './group-events';
 import { addsNobody, changesNoMembers } from './commit-rank';
 import { didsOf } from './create-group';
-import { decodeGroupState, members, ownLeafIndex } from '../mls';
+import { decodeGroupState, members } from '../mls';
 import { toHex } from '../bytes';
 import { DEVICE_COLLECTION_NSID, KEY_PACKAGE_COLLECTION_NSID } from '../protocol/records';
 import { createSerialQueue } from './serial';
@@ -101,10 +102,8 @@ export function createDeliveryEngine(
       // made on its parent must be made within `preemptWithinMs` (§6.7 rule 5).
       const reviewed = group.parent ? lastPreemptReview : lastReview;
       const last = reviewed.get(group.groupId) ?? Number.NEGATIVE_INFINITY;
-      const due =
-        now - last >= deps.policy.membershipReviewMs ||
-        (group.parent !== undefined && last < group.parent.appliedAt) ||
-        reviewNow.delete(group.groupId);
+      const asked = reviewNow.delete(group.groupId);
+      const due = asked || now - last >= deps.policy.membershipReviewMs || (group.parent !== undefined && last < group.parent.appliedAt);
       if (!due && hints.size === 0 && !waiting.has(group.groupId)) continue;
       const scope = { listings, ...(due || waiting.has(group.groupId) ? {} : { only: hints }) };
       if (group.parent) {
@@ -266,6 +265,7 @@ export function createDeliveryEngine(
       queue.run(async () => {
         for (const changes of await runDeferredCommits(deps)) await apply(changes);
         for (const changes of await resolveConversationGroups(deps)) await apply(changes);
+        for (const changes of await leaveGroupsOfLeftConversations(deps)) await apply(changes);
         await upkeepMembership();
         // Post-compromise security: a self-update when this device's path keys are old or
         // have protected many of its messages (deferred while an epoch is not final).

@@ -71,6 +71,11 @@ export interface GroupRecord {
   /** False once a commit removed this device: history stays readable, nothing can be sent. */
   active: boolean;
   /**
+   * When this device left the group because its account is no longer in the conversation
+   * (§6.8): the state and every epoch key are deleted; only the messages remain.
+   */
+  leftAt?: number;
+  /**
    * Another group encrypts the same conversation and won (§6.8): nothing more is sent here;
    * what arrives is still shown.
    */

@@ -237,6 +237,41 @@ describe('an invite to a group that is not a conversation we share', () => {
   });
 });
 
+describe('a group of a conversation this device is no longer in', () => {
+  it("is left: its state and keys are deleted, its members' repos no longer read for it, its history kept", async () => {
+    const [alice, bob, carol] = (await Promise.all(['alice', 'bob', 'carol'].map((n) => net.createAccount(uniqueName(`ins-l-${n}`))))) as [
+      Account,
+      Account,
+      Account,
+    ];
+    const [alice1, bob1, carol1] = await Promise.all([convoPeer('l-alice1', alice), convoPeer('l-bob1', bob), convoPeer('l-carol1', carol)]);
+    const convoId = await chatGroup(alice, [bob, carol]);
+    const groupId = (await alice1.engine.createGroup([bob.did, carol.did], convoId)).groupId;
+    await settle([alice1, bob1, carol1], [alice.did]);
+    await alice1.engine.sendText(groupId, 'before carol left');
+    await settle([alice1, bob1, carol1]);
+    expect((await group(carol1, groupId)).state.length).toBeGreaterThan(0);
+
+    // carol leaves the conversation on bsky.app; her device's next maintenance leaves the group.
+    const chat = await chatAsAccount(net.pdsUrl, carol, chatProxy());
+    await chat.chat.bsky.convo.leaveConvo({ convoId });
+    await carol1.engine.maintain();
+    const left = await group(carol1, groupId);
+    expect(left).toMatchObject({ active: false, memberDids: [], retained: [] });
+    expect(left.leftAt).toBeDefined();
+    expect(left.state).toHaveLength(0);
+    expect(left.parent).toBeUndefined();
+    expect((await carol1.engine.messages(groupId)).map((m) => m.text)).toEqual(['before carol left']);
+    expect(await carol1.engine.conversationGroup(convoId)).toBeUndefined();
+    // Reading on changes nothing (no key is left to open anything with), and bob, still in the
+    // conversation, keeps his group.
+    await alice1.engine.sendText(groupId, 'after carol left');
+    await settle([alice1, bob1, carol1]);
+    expect((await carol1.engine.messages(groupId)).map((m) => m.text)).toEqual(['before carol left']);
+    expect((await group(bob1, groupId)).active).toBe(true);
+  });
+});
+
 describe('a Welcome replayed by the inviter', () => {
   // alice is the attacker. She invites bob1, keeps the group's epoch-1 state, and once bob1 has
   // been removed, tries to put him back into the past: with her original Welcome re-encoded,
