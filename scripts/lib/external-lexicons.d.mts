@@ -1,2 +1,9 @@
 export declare const EXTERNAL_LEXICON_ROOTS: readonly string[];
-export declare function externalLexicons(roots: readonly string[]): Promise<Array<{ id: string } & Record<string, unknown>>>;
+export declare function lexiconPath(nsid: string): string;
+export declare function referencedNsids(doc: { id: string; defs: unknown }): string[];
+export declare function lexiconClosure(
+  roots: readonly string[],
+  read: (nsid: string) => ({ id: string; defs: unknown } & Record<string, unknown>) | undefined,
+): string[];
+export declare const UPSTREAM_TABLE_HEADER: string;
+export declare function parseUpstreamRecord(text: string): { commit: string; files: Map<string, string> };

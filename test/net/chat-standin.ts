@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import {
   schemas,
   type ChatBskyConvoAcceptConvo,
@@ -18,6 +20,7 @@ import {
   type ChatBskyGroupRemoveMembers,
 } from '@atproto/api';
 import { IdResolver, MemoryCache } from '@atproto/identity';
+import type { LexiconDoc } from '@atproto/lexicon';
 import {
   createServer,
   ForbiddenError,
@@ -55,8 +58,25 @@ type Ctx = HandlerContext<ServiceCredentials>;
 type JsonOutput = { encoding: 'application/json'; body: unknown };
 
 /**
+ * The official lexicons the stand-in serves: @atproto/api's, with the ones the extension calls
+ * replaced by the upstream copies in lexicons/ (lexicons/UPSTREAM.md), which are newer. So the
+ * stand-in answers what the extension's own validation expects, not an older service's shapes.
+ */
+function officialLexicons(): LexiconDoc[] {
+  const root = join(import.meta.dirname, '../../lexicons');
+  const walk = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+  const vendored = walk(root)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => JSON.parse(readFileSync(f, 'utf8')) as LexiconDoc)
+    .filter((doc) => !doc.id.startsWith('org.atmessaging.'));
+  const ids = new Set(vendored.map((doc) => doc.id));
+  return [...schemas.filter((doc) => !ids.has(doc.id)), ...vendored];
+}
+
+/**
  * A small stand-in for Bluesky's closed-source chat service. It is a real XRPC server built
- * from the official lexicon documents shipped in @atproto/api, so params, input bodies AND
+ * from the official lexicon documents (officialLexicons), so params, input bodies AND
  * responses are validated against `chat.bsky.*` (and the `app.bsky.*` defs they reference). It
  * owns a did:plc in the local PLC whose `#bsky_chat` service points here, so the real PDS proxy
  * reaches it, and it only accepts calls carrying the service JWT the PDS signs for each call.
@@ -73,7 +93,7 @@ export async function startChatStandIn(opts: ChatStandInOptions): Promise<ChatSt
   const profiles = new ProfileDirectory(idResolver);
   const debugToken = randomBytes(16).toString('hex');
 
-  const xrpc = createServer(schemas, { validateResponse: true, errorParser: toXrpcError });
+  const xrpc = createServer(officialLexicons(), { validateResponse: true, errorParser: toXrpcError });
   const http = createHttpServer((req, res) => {
     if (req.url?.split('?')[0] === STORED_MESSAGES_PATH) {
       serveStoredMessages(req, res, debugToken, state);

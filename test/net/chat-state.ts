@@ -64,6 +64,13 @@ export class ChatStateError extends Error {
   }
 }
 
+/**
+ * Bluesky's group size: createGroup's `members` description at bluesky-social/atproto
+ * d6296a1 (since a8186e7, August 2026) says "Bluesky currently supports up to 100 total
+ * members"; before that the lexicon capped `members` at 49 (50 with the owner).
+ */
+export const GROUP_MEMBER_LIMIT = 100;
+
 export interface Page<T> {
   items: T[];
   cursor?: string;

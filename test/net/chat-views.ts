@@ -1,5 +1,5 @@
 import type { $Typed, ChatBskyActorDefs, ChatBskyConvoDefs, ChatBskyConvoGetLog } from '@atproto/api';
-import type { ChatState, Convo, LogEntry, StoredMessage } from './chat-state';
+import { GROUP_MEMBER_LIMIT, type ChatState, type Convo, type LogEntry, type StoredMessage } from './chat-state';
 import type { ProfileDirectory } from './profiles';
 
 // Renders the stand-in's state as official chat.bsky lexicon objects. Union members carry
@@ -44,20 +44,26 @@ export async function convoView(
     muted: me.muted,
     status: me.status,
     unreadCount: state.unreadCount(convo, viewer),
-    kind:
-      convo.kind === 'group'
-        ? {
-            $type: `${DEFS}#groupConvo`,
-            name: convo.name ?? '',
-            memberCount: convo.members.length,
-            createdAt: convo.createdAt,
-            lockStatus: 'unlocked',
-          }
-        : { $type: `${DEFS}#directConvo` },
+    kind: convo.kind === 'group' ? groupKind(convo) : { $type: `${DEFS}#directConvo` },
   };
   const last = convo.messages.at(-1);
   if (last) view.lastMessage = messageView(last);
   return view;
+}
+
+function groupKind(convo: Convo): $Typed<ChatBskyConvoDefs.GroupConvo> {
+  // memberLimit and lockStatusModerationOverride are required by the upstream lexicons
+  // (lexicons/UPSTREAM.md), which are newer than @atproto/api's types.
+  const kind: $Typed<ChatBskyConvoDefs.GroupConvo> & { memberLimit: number; lockStatusModerationOverride: boolean } = {
+    $type: `${DEFS}#groupConvo`,
+    name: convo.name ?? '',
+    memberCount: convo.members.length,
+    memberLimit: GROUP_MEMBER_LIMIT,
+    createdAt: convo.createdAt,
+    lockStatus: 'unlocked',
+    lockStatusModerationOverride: false,
+  };
+  return kind;
 }
 
 export type LogView = ChatBskyConvoGetLog.OutputSchema['logs'][number];

@@ -4,4 +4,5 @@
 
 export * as actor from './bsky/actor'
 export * as convo from './bsky/convo'
+export * as embed from './bsky/embed'
 export * as group from './bsky/group'

@@ -1,10 +1,16 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Lexicons } from '@atproto/lexicon';
-import { EXTERNAL_LEXICON_ROOTS, externalLexicons } from '../../../scripts/lib/external-lexicons.mjs';
+import {
+  EXTERNAL_LEXICON_ROOTS,
+  lexiconClosure,
+  lexiconPath,
+  parseUpstreamRecord,
+} from '../../../scripts/lib/external-lexicons.mjs';
 
 const root = resolve(import.meta.dirname, '../../..');
 
@@ -14,8 +20,10 @@ function files(dir: string): string[] {
   );
 }
 
+const lexiconFiles = () => files(join(root, 'lexicons')).filter((f) => f.endsWith('.json'));
+
 describe('lexicons/', () => {
-  const docs = files(join(root, 'lexicons')).map((f) => JSON.parse(readFileSync(f, 'utf8')));
+  const docs = lexiconFiles().map((f) => JSON.parse(readFileSync(f, 'utf8')));
 
   it('are valid lexicon documents whose ids match their paths', () => {
     const lex = new Lexicons();
@@ -26,18 +34,33 @@ describe('lexicons/', () => {
       'org.atmessaging.event',
       'org.atmessaging.keyPackage',
     ]);
-    for (const f of files(join(root, 'lexicons'))) {
+    for (const f of lexiconFiles()) {
       const id = JSON.parse(readFileSync(f, 'utf8')).id as string;
       expect(relative(join(root, 'lexicons'), f)).toBe(`${id.replaceAll('.', '/')}.json`);
     }
   });
 
-  it('besides ours, are exactly the official ones @atproto/api ships for the methods we call and what they reference', async () => {
-    const expected = await externalLexicons(EXTERNAL_LEXICON_ROOTS);
-    const official = docs.filter((d) => !d.id.startsWith('org.atmessaging.')).sort((a, b) => (a.id < b.id ? -1 : 1));
-    expect(official.map((d) => d.id)).toEqual(expected.map((d) => d.id));
-    // Byte for byte what `npm run lexicons:import` writes: an @atproto/api upgrade shows here.
-    for (const doc of expected) expect(official.find((d) => d.id === doc.id), doc.id).toEqual(doc);
+  // Re-vendor with `npm run lexicons:import -- <bluesky-social/atproto clone> [<commit>]`
+  // (lexicons/UPSTREAM.md says how): it copies upstream's files byte for byte, rewrites the
+  // record, and regenerates src/lexicons. Offline: the hashes were taken from upstream's bytes.
+  it('besides ours, are byte for byte the upstream files recorded in lexicons/UPSTREAM.md', () => {
+    const record = parseUpstreamRecord(readFileSync(join(root, 'lexicons/UPSTREAM.md'), 'utf8'));
+    const official = lexiconFiles()
+      .map((f) => relative(join(root, 'lexicons'), f))
+      .filter((path) => !path.startsWith('org/atmessaging/'))
+      .sort();
+    expect(official).toEqual([...record.files.keys()].sort());
+    for (const path of official) {
+      const sha256 = createHash('sha256').update(readFileSync(join(root, 'lexicons', path))).digest('hex');
+      expect(sha256, `lexicons/${path} differs from bluesky-social/atproto@${record.commit}`).toBe(record.files.get(path));
+    }
+  });
+
+  it('are the methods we call and everything they reference, nothing more', () => {
+    const closure = lexiconClosure(EXTERNAL_LEXICON_ROOTS, (nsid) => docs.find((d) => d.id === nsid));
+    expect(closure.map(lexiconPath).sort()).toEqual(
+      [...parseUpstreamRecord(readFileSync(join(root, 'lexicons/UPSTREAM.md'), 'utf8')).files.keys()].sort(),
+    );
   });
 
   it('match the generated TypeScript in src/lexicons (run `npm run lexgen` after editing)', () => {

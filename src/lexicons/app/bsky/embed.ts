@@ -4,6 +4,7 @@
 
 export * as defs from './embed/defs'
 export * as external from './embed/external'
+export * as gallery from './embed/gallery'
 export * as images from './embed/images'
 export * as record from './embed/record'
 export * as recordWithMedia from './embed/recordWithMedia'

@@ -4,5 +4,6 @@
 
 export * as defs from './convo/defs'
 export * as getConvo from './convo/getConvo'
+export * as getConvoMembers from './convo/getConvoMembers'
 export * as listConvos from './convo/listConvos'
 export * as sendMessage from './convo/sendMessage'

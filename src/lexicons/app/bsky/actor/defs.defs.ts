@@ -342,7 +342,21 @@ export { profileAssociatedActivitySubscription }
 /** Metadata about the requesting account's relationship with the subject account. Only has meaningful content for authed requests. */
 type ViewerState = {
   $type?: 'app.bsky.actor.defs#viewerState'
+
+  /**
+   * Whether the account is fully muted, directly or via a mutelist. False when the mute is scoped to specific kinds; see mutedOnlyReposts and mutedOnlyQuoteposts.
+   */
   muted?: boolean
+
+  /**
+   * Whether the account's reposts are muted. Scoped mutes are exclusive with muted: this can be true while muted is false. If muted is true, this will be false.
+   */
+  mutedOnlyReposts?: boolean
+
+  /**
+   * Whether the account's quote posts are muted. Scoped mutes are exclusive with muted: this can be true while muted is false. If muted is true, this will be false.
+   */
+  mutedOnlyQuoteposts?: boolean
   mutedByList?: GraphDefs.ListViewBasic
   blockedBy?: boolean
   blocking?: l.AtUriString
@@ -369,6 +383,8 @@ const viewerState = /*#__PURE__*/ l.typedObject<ViewerState>(
   'viewerState',
   /*#__PURE__*/ l.object({
     muted: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.boolean()),
+    mutedOnlyReposts: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.boolean()),
+    mutedOnlyQuoteposts: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.boolean()),
     mutedByList: /*#__PURE__*/ l.optional(
       /*#__PURE__*/ l.ref<GraphDefs.ListViewBasic>(
         (() => GraphDefs.listViewBasic) as any,
@@ -477,6 +493,16 @@ type VerificationView = {
   issuer: l.DidString
 
   /**
+   * The display name of the issuer.
+   */
+  issuerDisplayName?: string
+
+  /**
+   * The handle of the issuer.
+   */
+  issuerHandle?: l.HandleString
+
+  /**
    * The AT-URI of the verification record.
    */
   uri: l.AtUriString
@@ -500,6 +526,10 @@ const verificationView = /*#__PURE__*/ l.typedObject<VerificationView>(
   'verificationView',
   /*#__PURE__*/ l.object({
     issuer: /*#__PURE__*/ l.string({ format: 'did' }),
+    issuerDisplayName: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.string()),
+    issuerHandle: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.string({ format: 'handle' }),
+    ),
     uri: /*#__PURE__*/ l.string({ format: 'at-uri' }),
     isValid: /*#__PURE__*/ l.boolean(),
     createdAt: /*#__PURE__*/ l.string({ format: 'datetime' }),
@@ -992,6 +1022,11 @@ type BskyAppStatePref = {
   activeProgressGuide?: BskyAppProgressGuide
 
   /**
+   * Indicates if the user is participating in the beta features program.
+   */
+  isBetaUser?: boolean
+
+  /**
    * An array of tokens which identify nudges (modals, popups, tours, highlight dots) that should be shown to the user.
    */
   queuedNudges?: string[]
@@ -1014,6 +1049,7 @@ const bskyAppStatePref = /*#__PURE__*/ l.typedObject<BskyAppStatePref>(
         (() => bskyAppProgressGuide) as any,
       ),
     ),
+    isBetaUser: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.boolean()),
     queuedNudges: /*#__PURE__*/ l.optional(
       /*#__PURE__*/ l.array(/*#__PURE__*/ l.string({ maxLength: 100 }), {
         maxLength: 1000,

@@ -4,6 +4,8 @@
 
 import { l } from '@atproto/lex'
 import * as RepoStrongRef from '../../../com/atproto/repo/strongRef.defs'
+import * as LabelDefs from '../../../com/atproto/label/defs.defs'
+import * as ActorDefs from '../actor/defs.defs'
 
 const $nsid = 'app.bsky.embed.external'
 
@@ -46,9 +48,9 @@ type External = {
   thumb?: l.BlobRef
 
   /**
-   * The URI of the Atmosphere record representing this external content, if it exists. Example: a site.standard.document record.
+   * StrongRefs (uri+cid) of the Atmosphere records that backed this view.
    */
-  associatedRecords?: RepoStrongRef.Main[]
+  associatedRefs?: RepoStrongRef.Main[]
 }
 
 export type { External }
@@ -67,7 +69,7 @@ const external = /*#__PURE__*/ l.typedObject<External>(
         allowLegacy: false,
       }),
     ),
-    associatedRecords: /*#__PURE__*/ l.optional(
+    associatedRefs: /*#__PURE__*/ l.optional(
       /*#__PURE__*/ l.array(
         /*#__PURE__*/ l.ref<RepoStrongRef.Main>(
           (() => RepoStrongRef.main) as any,
@@ -99,6 +101,33 @@ type ViewExternal = {
   title: string
   description: string
   thumb?: l.UriString
+
+  /**
+   * When the external content was created, if available. Example: a publication date, for an article.
+   */
+  createdAt?: l.DatetimeString
+
+  /**
+   * When the external content was updated, if available.
+   */
+  updatedAt?: l.DatetimeString
+
+  /**
+   * Estimated reading time in minutes, if applicable and available.
+   */
+  readingTime?: number
+  labels?: LabelDefs.Label[]
+  source?: ViewExternalSource
+
+  /**
+   * StrongRefs (uri+cid) of the Atmosphere records that backed this view.
+   */
+  associatedRefs?: RepoStrongRef.Main[]
+
+  /**
+   * Profiles of the owners of the Atmosphere records that backed this view.
+   */
+  associatedProfiles?: ActorDefs.ProfileViewBasic[]
 }
 
 export type { ViewExternal }
@@ -111,7 +140,134 @@ const viewExternal = /*#__PURE__*/ l.typedObject<ViewExternal>(
     title: /*#__PURE__*/ l.string(),
     description: /*#__PURE__*/ l.string(),
     thumb: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.string({ format: 'uri' })),
+    createdAt: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.string({ format: 'datetime' }),
+    ),
+    updatedAt: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.string({ format: 'datetime' }),
+    ),
+    readingTime: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.integer()),
+    labels: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.array(
+        /*#__PURE__*/ l.ref<LabelDefs.Label>((() => LabelDefs.label) as any),
+      ),
+    ),
+    source: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.ref<ViewExternalSource>(
+        (() => viewExternalSource) as any,
+      ),
+    ),
+    associatedRefs: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.array(
+        /*#__PURE__*/ l.ref<RepoStrongRef.Main>(
+          (() => RepoStrongRef.main) as any,
+        ),
+      ),
+    ),
+    associatedProfiles: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.array(
+        /*#__PURE__*/ l.ref<ActorDefs.ProfileViewBasic>(
+          (() => ActorDefs.profileViewBasic) as any,
+        ),
+      ),
+    ),
   }),
 )
 
 export { viewExternal }
+
+/** The source of an external embed, such as a standard.site publication. */
+type ViewExternalSource = {
+  $type?: 'app.bsky.embed.external#viewExternalSource'
+
+  /**
+   * URI of the source, if available. Example: the https:// URL of a site.standard.publication record.
+   */
+  uri: l.UriString
+
+  /**
+   * Fully-qualified URL where an icon representing the source can be fetched. For example, CDN location provided by the App View.
+   */
+  icon?: l.UriString
+  title: string
+  description?: string
+  theme?: ViewExternalSourceTheme
+}
+
+export type { ViewExternalSource }
+
+/** The source of an external embed, such as a standard.site publication. */
+const viewExternalSource = /*#__PURE__*/ l.typedObject<ViewExternalSource>(
+  $nsid,
+  'viewExternalSource',
+  /*#__PURE__*/ l.object({
+    uri: /*#__PURE__*/ l.string({ format: 'uri' }),
+    icon: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.string({ format: 'uri' })),
+    title: /*#__PURE__*/ l.string(),
+    description: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.string()),
+    theme: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.ref<ViewExternalSourceTheme>(
+        (() => viewExternalSourceTheme) as any,
+      ),
+    ),
+  }),
+)
+
+export { viewExternalSource }
+
+/** The theme colors of an external source, such as a site.standard.publication. These colors may be used when rendering an embed from that source. */
+type ViewExternalSourceTheme = {
+  $type?: 'app.bsky.embed.external#viewExternalSourceTheme'
+  backgroundRGB?: ColorRGB
+  foregroundRGB?: ColorRGB
+  accentRGB?: ColorRGB
+  accentForegroundRGB?: ColorRGB
+}
+
+export type { ViewExternalSourceTheme }
+
+/** The theme colors of an external source, such as a site.standard.publication. These colors may be used when rendering an embed from that source. */
+const viewExternalSourceTheme =
+  /*#__PURE__*/ l.typedObject<ViewExternalSourceTheme>(
+    $nsid,
+    'viewExternalSourceTheme',
+    /*#__PURE__*/ l.object({
+      backgroundRGB: /*#__PURE__*/ l.optional(
+        /*#__PURE__*/ l.ref<ColorRGB>((() => colorRGB) as any),
+      ),
+      foregroundRGB: /*#__PURE__*/ l.optional(
+        /*#__PURE__*/ l.ref<ColorRGB>((() => colorRGB) as any),
+      ),
+      accentRGB: /*#__PURE__*/ l.optional(
+        /*#__PURE__*/ l.ref<ColorRGB>((() => colorRGB) as any),
+      ),
+      accentForegroundRGB: /*#__PURE__*/ l.optional(
+        /*#__PURE__*/ l.ref<ColorRGB>((() => colorRGB) as any),
+      ),
+    }),
+  )
+
+export { viewExternalSourceTheme }
+
+/** RGB color definition, inspired by site.standard.theme.color#rgb */
+type ColorRGB = {
+  $type?: 'app.bsky.embed.external#colorRGB'
+  r: number
+  g: number
+  b: number
+}
+
+export type { ColorRGB as ColorRgb }
+
+/** RGB color definition, inspired by site.standard.theme.color#rgb */
+const colorRGB = /*#__PURE__*/ l.typedObject<ColorRGB>(
+  $nsid,
+  'colorRGB',
+  /*#__PURE__*/ l.object({
+    r: /*#__PURE__*/ l.integer({ minimum: 0, maximum: 255 }),
+    g: /*#__PURE__*/ l.integer({ minimum: 0, maximum: 255 }),
+    b: /*#__PURE__*/ l.integer({ minimum: 0, maximum: 255 }),
+  }),
+)
+
+export { colorRGB }

@@ -11,6 +11,7 @@ import * as ActorDefs from '../actor/defs.defs'
 import * as LabelDefs from '../../../com/atproto/label/defs.defs'
 import * as EmbedImages from './images.defs'
 import * as EmbedVideo from './video.defs'
+import * as EmbedGallery from './gallery.defs'
 import * as EmbedExternal from './external.defs'
 import * as EmbedRecordWithMedia from './recordWithMedia.defs'
 
@@ -111,6 +112,7 @@ type ViewRecord = {
   embeds?: (
     | l.$Typed<EmbedImages.View>
     | l.$Typed<EmbedVideo.View>
+    | l.$Typed<EmbedGallery.View>
     | l.$Typed<EmbedExternal.View>
     | l.$Typed<View>
     | l.$Typed<EmbedRecordWithMedia.View>
@@ -149,6 +151,9 @@ const viewRecord = /*#__PURE__*/ l.typedObject<ViewRecord>(
             ),
             /*#__PURE__*/ l.typedRef<EmbedVideo.View>(
               (() => EmbedVideo.view) as any,
+            ),
+            /*#__PURE__*/ l.typedRef<EmbedGallery.View>(
+              (() => EmbedGallery.view) as any,
             ),
             /*#__PURE__*/ l.typedRef<EmbedExternal.View>(
               (() => EmbedExternal.view) as any,

@@ -6,6 +6,7 @@ import { l } from '@atproto/lex'
 import * as EmbedRecord from './record.defs'
 import * as EmbedImages from './images.defs'
 import * as EmbedVideo from './video.defs'
+import * as EmbedGallery from './gallery.defs'
 import * as EmbedExternal from './external.defs'
 
 const $nsid = 'app.bsky.embed.recordWithMedia'
@@ -18,6 +19,7 @@ type Main = {
   media:
     | l.$Typed<EmbedImages.Main>
     | l.$Typed<EmbedVideo.Main>
+    | l.$Typed<EmbedGallery.Main>
     | l.$Typed<EmbedExternal.Main>
     | l.Unknown$TypedObject
 }
@@ -38,6 +40,9 @@ const main = /*#__PURE__*/ l.typedObject<Main>(
         ),
         /*#__PURE__*/ l.typedRef<EmbedVideo.Main>(
           (() => EmbedVideo.main) as any,
+        ),
+        /*#__PURE__*/ l.typedRef<EmbedGallery.Main>(
+          (() => EmbedGallery.main) as any,
         ),
         /*#__PURE__*/ l.typedRef<EmbedExternal.Main>(
           (() => EmbedExternal.main) as any,
@@ -69,6 +74,7 @@ type View = {
   media:
     | l.$Typed<EmbedImages.View>
     | l.$Typed<EmbedVideo.View>
+    | l.$Typed<EmbedGallery.View>
     | l.$Typed<EmbedExternal.View>
     | l.Unknown$TypedObject
 }
@@ -89,6 +95,9 @@ const view = /*#__PURE__*/ l.typedObject<View>(
         ),
         /*#__PURE__*/ l.typedRef<EmbedVideo.View>(
           (() => EmbedVideo.view) as any,
+        ),
+        /*#__PURE__*/ l.typedRef<EmbedGallery.View>(
+          (() => EmbedGallery.view) as any,
         ),
         /*#__PURE__*/ l.typedRef<EmbedExternal.View>(
           (() => EmbedExternal.view) as any,

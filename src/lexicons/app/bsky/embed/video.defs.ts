@@ -13,7 +13,7 @@ type Main = {
   $type?: 'app.bsky.embed.video'
 
   /**
-   * The mp4 video file. May be up to 100mb, formerly limited to 50mb.
+   * The mp4 video file. May be up to 300mb, formerly limited to 100mb.
    */
   video: l.BlobRef
   captions?: Caption[]
@@ -38,7 +38,7 @@ const main = /*#__PURE__*/ l.typedObject<Main>(
   /*#__PURE__*/ l.object({
     video: /*#__PURE__*/ l.blob({
       accept: ['video/mp4'],
-      maxSize: 100000000,
+      maxSize: 300000000,
       allowLegacy: false,
     }),
     captions: /*#__PURE__*/ l.optional(
@@ -47,9 +47,7 @@ const main = /*#__PURE__*/ l.typedObject<Main>(
         { maxLength: 20 },
       ),
     ),
-    alt: /*#__PURE__*/ l.optional(
-      /*#__PURE__*/ l.string({ maxGraphemes: 1000, maxLength: 10000 }),
-    ),
+    alt: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.string()),
     aspectRatio: /*#__PURE__*/ l.optional(
       /*#__PURE__*/ l.ref<EmbedDefs.AspectRatio>(
         (() => EmbedDefs.aspectRatio) as any,
@@ -124,9 +122,7 @@ const view = /*#__PURE__*/ l.typedObject<View>(
     thumbnail: /*#__PURE__*/ l.optional(
       /*#__PURE__*/ l.string({ format: 'uri' }),
     ),
-    alt: /*#__PURE__*/ l.optional(
-      /*#__PURE__*/ l.string({ maxGraphemes: 1000, maxLength: 10000 }),
-    ),
+    alt: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.string()),
     aspectRatio: /*#__PURE__*/ l.optional(
       /*#__PURE__*/ l.ref<EmbedDefs.AspectRatio>(
         (() => EmbedDefs.aspectRatio) as any,

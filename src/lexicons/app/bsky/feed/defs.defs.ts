@@ -6,6 +6,7 @@ import { l } from '@atproto/lex'
 import * as ActorDefs from '../actor/defs.defs'
 import * as EmbedImages from '../embed/images.defs'
 import * as EmbedVideo from '../embed/video.defs'
+import * as EmbedGallery from '../embed/gallery.defs'
 import * as EmbedExternal from '../embed/external.defs'
 import * as EmbedRecord from '../embed/record.defs'
 import * as EmbedRecordWithMedia from '../embed/recordWithMedia.defs'
@@ -26,6 +27,7 @@ type PostView = {
   embed?:
     | l.$Typed<EmbedImages.View>
     | l.$Typed<EmbedVideo.View>
+    | l.$Typed<EmbedGallery.View>
     | l.$Typed<EmbedExternal.View>
     | l.$Typed<EmbedRecord.View>
     | l.$Typed<EmbedRecordWithMedia.View>
@@ -66,6 +68,9 @@ const postView = /*#__PURE__*/ l.typedObject<PostView>(
           ),
           /*#__PURE__*/ l.typedRef<EmbedVideo.View>(
             (() => EmbedVideo.view) as any,
+          ),
+          /*#__PURE__*/ l.typedRef<EmbedGallery.View>(
+            (() => EmbedGallery.view) as any,
           ),
           /*#__PURE__*/ l.typedRef<EmbedExternal.View>(
             (() => EmbedExternal.view) as any,
@@ -113,6 +118,11 @@ type ViewerState = {
   replyDisabled?: boolean
   embeddingDisabled?: boolean
   pinned?: boolean
+
+  /**
+   * This property is present only in selected cases, as an optimization.
+   */
+  knownLikers?: KnownLikers
 }
 
 export type { ViewerState }
@@ -133,10 +143,39 @@ const viewerState = /*#__PURE__*/ l.typedObject<ViewerState>(
     replyDisabled: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.boolean()),
     embeddingDisabled: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.boolean()),
     pinned: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.boolean()),
+    knownLikers: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.ref<KnownLikers>((() => knownLikers) as any),
+    ),
   }),
 )
 
 export { viewerState }
+
+/** The post's likers whom you also follow */
+type KnownLikers = {
+  $type?: 'app.bsky.feed.defs#knownLikers'
+  count: number
+  actors: ActorDefs.ProfileViewBasic[]
+}
+
+export type { KnownLikers }
+
+/** The post's likers whom you also follow */
+const knownLikers = /*#__PURE__*/ l.typedObject<KnownLikers>(
+  $nsid,
+  'knownLikers',
+  /*#__PURE__*/ l.object({
+    count: /*#__PURE__*/ l.integer(),
+    actors: /*#__PURE__*/ l.array(
+      /*#__PURE__*/ l.ref<ActorDefs.ProfileViewBasic>(
+        (() => ActorDefs.profileViewBasic) as any,
+      ),
+      { minLength: 0, maxLength: 5 },
+    ),
+  }),
+)
+
+export { knownLikers }
 
 /** Metadata about this post within the context of the thread it is in. */
 type ThreadContext = {

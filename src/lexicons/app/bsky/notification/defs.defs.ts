@@ -20,6 +20,7 @@ const recordDeleted = /*#__PURE__*/ l.typedObject<RecordDeleted>(
 
 export { recordDeleted }
 
+/** @deprecated use chat.bsky.notification preferences instead. This will only return a default value. */
 type ChatPreference = {
   $type?: 'app.bsky.notification.defs#chatPreference'
   include: 'all' | 'accepted' | l.UnknownString
@@ -28,6 +29,7 @@ type ChatPreference = {
 
 export type { ChatPreference }
 
+/** @deprecated use chat.bsky.notification preferences instead. This will only return a default value. */
 const chatPreference = /*#__PURE__*/ l.typedObject<ChatPreference>(
   $nsid,
   'chatPreference',
@@ -81,6 +83,10 @@ export { preference }
 
 type Preferences = {
   $type?: 'app.bsky.notification.defs#preferences'
+
+  /**
+   * @deprecated use chat.bsky.notification preferences instead. This will only return a default value.
+   */
   chat: ChatPreference
   follow: FilterablePreference
   like: FilterablePreference

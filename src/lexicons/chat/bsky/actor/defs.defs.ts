@@ -104,12 +104,10 @@ const profileViewBasic = /*#__PURE__*/ l.typedObject<ProfileViewBasic>(
 
 export { profileViewBasic }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. */
 type DirectConvoMember = { $type?: 'chat.bsky.actor.defs#directConvoMember' }
 
 export type { DirectConvoMember }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. */
 const directConvoMember = /*#__PURE__*/ l.typedObject<DirectConvoMember>(
   $nsid,
   'directConvoMember',
@@ -118,7 +116,7 @@ const directConvoMember = /*#__PURE__*/ l.typedObject<DirectConvoMember>(
 
 export { directConvoMember }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. A current group convo member. */
+/** A current group convo member. */
 type GroupConvoMember = {
   $type?: 'chat.bsky.actor.defs#groupConvoMember'
 
@@ -135,7 +133,7 @@ type GroupConvoMember = {
 
 export type { GroupConvoMember }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. A current group convo member. */
+/** A current group convo member. */
 const groupConvoMember = /*#__PURE__*/ l.typedObject<GroupConvoMember>(
   $nsid,
   'groupConvoMember',
@@ -149,14 +147,14 @@ const groupConvoMember = /*#__PURE__*/ l.typedObject<GroupConvoMember>(
 
 export { groupConvoMember }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. A past group convo member. */
+/** A past group convo member. */
 type PastGroupConvoMember = {
   $type?: 'chat.bsky.actor.defs#pastGroupConvoMember'
 }
 
 export type { PastGroupConvoMember }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. A past group convo member. */
+/** A past group convo member. */
 const pastGroupConvoMember = /*#__PURE__*/ l.typedObject<PastGroupConvoMember>(
   $nsid,
   'pastGroupConvoMember',

@@ -5,6 +5,7 @@
 import { l } from '@atproto/lex'
 import * as RichtextFacet from '../../../app/bsky/richtext/facet.defs'
 import * as EmbedRecord from '../../../app/bsky/embed/record.defs'
+import * as EmbedJoinLink from '../embed/joinLink.defs'
 import * as ActorDefs from '../actor/defs.defs'
 import * as GroupDefs from '../group/defs.defs'
 
@@ -89,7 +90,15 @@ type MessageInput = {
    * Annotations of text (mentions, URLs, hashtags, etc)
    */
   facets?: RichtextFacet.Main[]
-  embed?: l.$Typed<EmbedRecord.Main> | l.Unknown$TypedObject
+  embed?:
+    | l.$Typed<EmbedRecord.Main>
+    | l.$Typed<EmbedJoinLink.Main>
+    | l.Unknown$TypedObject
+
+  /**
+   * If set, the message this message is replying to. The referenced message must be in the same convo.
+   */
+  replyTo?: ReplyRef
 }
 
 export type { MessageInput }
@@ -112,14 +121,34 @@ const messageInput = /*#__PURE__*/ l.typedObject<MessageInput>(
           /*#__PURE__*/ l.typedRef<EmbedRecord.Main>(
             (() => EmbedRecord.main) as any,
           ),
+          /*#__PURE__*/ l.typedRef<EmbedJoinLink.Main>(
+            (() => EmbedJoinLink.main) as any,
+          ),
         ],
         false,
       ),
+    ),
+    replyTo: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.ref<ReplyRef>((() => replyRef) as any),
     ),
   }),
 )
 
 export { messageInput }
+
+/** A reference to another message within the same convo, used to indicate that a message is a reply to it. */
+type ReplyRef = { $type?: 'chat.bsky.convo.defs#replyRef'; messageId: string }
+
+export type { ReplyRef }
+
+/** A reference to another message within the same convo, used to indicate that a message is a reply to it. */
+const replyRef = /*#__PURE__*/ l.typedObject<ReplyRef>(
+  $nsid,
+  'replyRef',
+  /*#__PURE__*/ l.object({ messageId: /*#__PURE__*/ l.string() }),
+)
+
+export { replyRef }
 
 type MessageView = {
   $type?: 'chat.bsky.convo.defs#messageView'
@@ -131,12 +160,24 @@ type MessageView = {
    * Annotations of text (mentions, URLs, hashtags, etc)
    */
   facets?: RichtextFacet.Main[]
-  embed?: l.$Typed<EmbedRecord.View> | l.Unknown$TypedObject
+  embed?:
+    | l.$Typed<EmbedRecord.View>
+    | l.$Typed<EmbedJoinLink.View>
+    | l.Unknown$TypedObject
 
   /**
    * Reactions to this message, in ascending order of creation time.
    */
   reactions?: ReactionView[]
+
+  /**
+   * If set, the message this message is replying to. The full view of the referenced message is embedded so the client can render it inline. Only a single level is embedded: the embedded message will not itself have a populated 'replyTo' field even if it was also a reply.
+   */
+  replyTo?:
+    | l.$Typed<MessageView>
+    | l.$Typed<DeletedMessageView>
+    | l.$Typed<MessageBeforeUserJoinedGroupView>
+    | l.Unknown$TypedObject
   sender: MessageViewSender
   sentAt: l.DatetimeString
 }
@@ -163,6 +204,9 @@ const messageView = /*#__PURE__*/ l.typedObject<MessageView>(
           /*#__PURE__*/ l.typedRef<EmbedRecord.View>(
             (() => EmbedRecord.view) as any,
           ),
+          /*#__PURE__*/ l.typedRef<EmbedJoinLink.View>(
+            (() => EmbedJoinLink.view) as any,
+          ),
         ],
         false,
       ),
@@ -170,6 +214,20 @@ const messageView = /*#__PURE__*/ l.typedObject<MessageView>(
     reactions: /*#__PURE__*/ l.optional(
       /*#__PURE__*/ l.array(
         /*#__PURE__*/ l.ref<ReactionView>((() => reactionView) as any),
+      ),
+    ),
+    replyTo: /*#__PURE__*/ l.optional(
+      /*#__PURE__*/ l.typedUnion(
+        [
+          /*#__PURE__*/ l.typedRef<MessageView>((() => messageView) as any),
+          /*#__PURE__*/ l.typedRef<DeletedMessageView>(
+            (() => deletedMessageView) as any,
+          ),
+          /*#__PURE__*/ l.typedRef<MessageBeforeUserJoinedGroupView>(
+            (() => messageBeforeUserJoinedGroupView) as any,
+          ),
+        ],
+        false,
       ),
     ),
     sender: /*#__PURE__*/ l.ref<MessageViewSender>(
@@ -197,7 +255,6 @@ const systemMessageReferredUser =
 
 export { systemMessageReferredUser }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. */
 type SystemMessageView = {
   $type?: 'chat.bsky.convo.defs#systemMessageView'
   id: string
@@ -221,7 +278,6 @@ type SystemMessageView = {
 
 export type { SystemMessageView }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. */
 const systemMessageView = /*#__PURE__*/ l.typedObject<SystemMessageView>(
   $nsid,
   'systemMessageView',
@@ -275,7 +331,7 @@ const systemMessageView = /*#__PURE__*/ l.typedObject<SystemMessageView>(
 
 export { systemMessageView }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating a user was added to the group convo. */
+/** System message indicating a user was added to the group convo. */
 type SystemMessageDataAddMember = {
   $type?: 'chat.bsky.convo.defs#systemMessageDataAddMember'
 
@@ -293,7 +349,7 @@ type SystemMessageDataAddMember = {
 
 export type { SystemMessageDataAddMember }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating a user was added to the group convo. */
+/** System message indicating a user was added to the group convo. */
 const systemMessageDataAddMember =
   /*#__PURE__*/ l.typedObject<SystemMessageDataAddMember>(
     $nsid,
@@ -313,7 +369,7 @@ const systemMessageDataAddMember =
 
 export { systemMessageDataAddMember }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating a user was removed from the group convo. */
+/** System message indicating a user was removed from the group convo. */
 type SystemMessageDataRemoveMember = {
   $type?: 'chat.bsky.convo.defs#systemMessageDataRemoveMember'
 
@@ -326,7 +382,7 @@ type SystemMessageDataRemoveMember = {
 
 export type { SystemMessageDataRemoveMember }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating a user was removed from the group convo. */
+/** System message indicating a user was removed from the group convo. */
 const systemMessageDataRemoveMember =
   /*#__PURE__*/ l.typedObject<SystemMessageDataRemoveMember>(
     $nsid,
@@ -343,7 +399,7 @@ const systemMessageDataRemoveMember =
 
 export { systemMessageDataRemoveMember }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating a user joined the group convo via join link. */
+/** System message indicating a user joined the group convo via join link. */
 type SystemMessageDataMemberJoin = {
   $type?: 'chat.bsky.convo.defs#systemMessageDataMemberJoin'
 
@@ -365,7 +421,7 @@ type SystemMessageDataMemberJoin = {
 
 export type { SystemMessageDataMemberJoin }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating a user joined the group convo via join link. */
+/** System message indicating a user joined the group convo via join link. */
 const systemMessageDataMemberJoin =
   /*#__PURE__*/ l.typedObject<SystemMessageDataMemberJoin>(
     $nsid,
@@ -387,7 +443,7 @@ const systemMessageDataMemberJoin =
 
 export { systemMessageDataMemberJoin }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating a user voluntarily left the group convo. */
+/** System message indicating a user voluntarily left the group convo. */
 type SystemMessageDataMemberLeave = {
   $type?: 'chat.bsky.convo.defs#systemMessageDataMemberLeave'
 
@@ -399,7 +455,7 @@ type SystemMessageDataMemberLeave = {
 
 export type { SystemMessageDataMemberLeave }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating a user voluntarily left the group convo. */
+/** System message indicating a user voluntarily left the group convo. */
 const systemMessageDataMemberLeave =
   /*#__PURE__*/ l.typedObject<SystemMessageDataMemberLeave>(
     $nsid,
@@ -413,7 +469,7 @@ const systemMessageDataMemberLeave =
 
 export { systemMessageDataMemberLeave }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating the group convo was locked. */
+/** System message indicating the group convo was locked. */
 type SystemMessageDataLockConvo = {
   $type?: 'chat.bsky.convo.defs#systemMessageDataLockConvo'
 
@@ -425,7 +481,7 @@ type SystemMessageDataLockConvo = {
 
 export type { SystemMessageDataLockConvo }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating the group convo was locked. */
+/** System message indicating the group convo was locked. */
 const systemMessageDataLockConvo =
   /*#__PURE__*/ l.typedObject<SystemMessageDataLockConvo>(
     $nsid,
@@ -439,7 +495,7 @@ const systemMessageDataLockConvo =
 
 export { systemMessageDataLockConvo }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating the group convo was unlocked. */
+/** System message indicating the group convo was unlocked. */
 type SystemMessageDataUnlockConvo = {
   $type?: 'chat.bsky.convo.defs#systemMessageDataUnlockConvo'
 
@@ -451,7 +507,7 @@ type SystemMessageDataUnlockConvo = {
 
 export type { SystemMessageDataUnlockConvo }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating the group convo was unlocked. */
+/** System message indicating the group convo was unlocked. */
 const systemMessageDataUnlockConvo =
   /*#__PURE__*/ l.typedObject<SystemMessageDataUnlockConvo>(
     $nsid,
@@ -465,7 +521,7 @@ const systemMessageDataUnlockConvo =
 
 export { systemMessageDataUnlockConvo }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating the group convo was locked permanently. */
+/** System message indicating the group convo was locked permanently. */
 type SystemMessageDataLockConvoPermanently = {
   $type?: 'chat.bsky.convo.defs#systemMessageDataLockConvoPermanently'
 
@@ -477,7 +533,7 @@ type SystemMessageDataLockConvoPermanently = {
 
 export type { SystemMessageDataLockConvoPermanently }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating the group convo was locked permanently. */
+/** System message indicating the group convo was locked permanently. */
 const systemMessageDataLockConvoPermanently =
   /*#__PURE__*/ l.typedObject<SystemMessageDataLockConvoPermanently>(
     $nsid,
@@ -491,7 +547,7 @@ const systemMessageDataLockConvoPermanently =
 
 export { systemMessageDataLockConvoPermanently }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating the group info was edited. */
+/** System message indicating the group info was edited. */
 type SystemMessageDataEditGroup = {
   $type?: 'chat.bsky.convo.defs#systemMessageDataEditGroup'
 
@@ -508,7 +564,7 @@ type SystemMessageDataEditGroup = {
 
 export type { SystemMessageDataEditGroup }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating the group info was edited. */
+/** System message indicating the group info was edited. */
 const systemMessageDataEditGroup =
   /*#__PURE__*/ l.typedObject<SystemMessageDataEditGroup>(
     $nsid,
@@ -521,14 +577,14 @@ const systemMessageDataEditGroup =
 
 export { systemMessageDataEditGroup }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating the group join link was created. */
+/** System message indicating the group join link was created. */
 type SystemMessageDataCreateJoinLink = {
   $type?: 'chat.bsky.convo.defs#systemMessageDataCreateJoinLink'
 }
 
 export type { SystemMessageDataCreateJoinLink }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating the group join link was created. */
+/** System message indicating the group join link was created. */
 const systemMessageDataCreateJoinLink =
   /*#__PURE__*/ l.typedObject<SystemMessageDataCreateJoinLink>(
     $nsid,
@@ -538,14 +594,14 @@ const systemMessageDataCreateJoinLink =
 
 export { systemMessageDataCreateJoinLink }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating the group join link was edited. */
+/** System message indicating the group join link was edited. */
 type SystemMessageDataEditJoinLink = {
   $type?: 'chat.bsky.convo.defs#systemMessageDataEditJoinLink'
 }
 
 export type { SystemMessageDataEditJoinLink }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating the group join link was edited. */
+/** System message indicating the group join link was edited. */
 const systemMessageDataEditJoinLink =
   /*#__PURE__*/ l.typedObject<SystemMessageDataEditJoinLink>(
     $nsid,
@@ -555,14 +611,14 @@ const systemMessageDataEditJoinLink =
 
 export { systemMessageDataEditJoinLink }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating the group join link was enabled. */
+/** System message indicating the group join link was enabled. */
 type SystemMessageDataEnableJoinLink = {
   $type?: 'chat.bsky.convo.defs#systemMessageDataEnableJoinLink'
 }
 
 export type { SystemMessageDataEnableJoinLink }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating the group join link was enabled. */
+/** System message indicating the group join link was enabled. */
 const systemMessageDataEnableJoinLink =
   /*#__PURE__*/ l.typedObject<SystemMessageDataEnableJoinLink>(
     $nsid,
@@ -572,14 +628,14 @@ const systemMessageDataEnableJoinLink =
 
 export { systemMessageDataEnableJoinLink }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating the group join link was disabled. */
+/** System message indicating the group join link was disabled. */
 type SystemMessageDataDisableJoinLink = {
   $type?: 'chat.bsky.convo.defs#systemMessageDataDisableJoinLink'
 }
 
 export type { SystemMessageDataDisableJoinLink }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. System message indicating the group join link was disabled. */
+/** System message indicating the group join link was disabled. */
 const systemMessageDataDisableJoinLink =
   /*#__PURE__*/ l.typedObject<SystemMessageDataDisableJoinLink>(
     $nsid,
@@ -613,6 +669,23 @@ const deletedMessageView = /*#__PURE__*/ l.typedObject<DeletedMessageView>(
 )
 
 export { deletedMessageView }
+
+/** Placeholder embedded in place of a reply's parent message when that parent was sent before the viewer joined the group convo. The viewer has no access to that history, so no message data is carried. */
+type MessageBeforeUserJoinedGroupView = {
+  $type?: 'chat.bsky.convo.defs#messageBeforeUserJoinedGroupView'
+}
+
+export type { MessageBeforeUserJoinedGroupView }
+
+/** Placeholder embedded in place of a reply's parent message when that parent was sent before the viewer joined the group convo. The viewer has no access to that history, so no message data is carried. */
+const messageBeforeUserJoinedGroupView =
+  /*#__PURE__*/ l.typedObject<MessageBeforeUserJoinedGroupView>(
+    $nsid,
+    'messageBeforeUserJoinedGroupView',
+    /*#__PURE__*/ l.object({}),
+  )
+
+export { messageBeforeUserJoinedGroupView }
 
 type MessageViewSender = {
   $type?: 'chat.bsky.convo.defs#messageViewSender'
@@ -772,12 +845,10 @@ const convoView = /*#__PURE__*/ l.typedObject<ConvoView>(
 
 export { convoView }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. */
 type DirectConvo = { $type?: 'chat.bsky.convo.defs#directConvo' }
 
 export type { DirectConvo }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. */
 const directConvo = /*#__PURE__*/ l.typedObject<DirectConvo>(
   $nsid,
   'directConvo',
@@ -786,9 +857,35 @@ const directConvo = /*#__PURE__*/ l.typedObject<DirectConvo>(
 
 export { directConvo }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. */
 type GroupConvo = {
   $type?: 'chat.bsky.convo.defs#groupConvo'
+  createdAt: l.DatetimeString
+  joinLink?: GroupDefs.JoinLinkView
+
+  /**
+   * The total number of pending join requests for the group conversation. Only present for the owner. Capped at 21.
+   */
+  joinRequestCount?: number
+
+  /**
+   * The lock status of the conversation.
+   */
+  lockStatus: ConvoLockStatus
+
+  /**
+   * Whether the lock status is being forced by a moderation override (account inactivation or convo takedown) rather than the owner's own setting.
+   */
+  lockStatusModerationOverride: boolean
+
+  /**
+   * The total number of members in the group conversation.
+   */
+  memberCount: number
+
+  /**
+   * The maximum number of members allowed in the group conversation.
+   */
+  memberLimit: number
 
   /**
    * The display name of the group conversation.
@@ -796,36 +893,32 @@ type GroupConvo = {
   name: string
 
   /**
-   * The total number of members in the group conversation.
+   * The number of unread join requests for the group conversation. Only present for the owner.
    */
-  memberCount: number
-  createdAt: l.DatetimeString
-  joinLink?: GroupDefs.JoinLinkView
-
-  /**
-   * The lock status of the conversation.
-   */
-  lockStatus: ConvoLockStatus
+  unreadJoinRequestCount?: number
 }
 
 export type { GroupConvo }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. */
 const groupConvo = /*#__PURE__*/ l.typedObject<GroupConvo>(
   $nsid,
   'groupConvo',
   /*#__PURE__*/ l.object({
-    name: /*#__PURE__*/ l.string({ maxGraphemes: 128, maxLength: 1280 }),
-    memberCount: /*#__PURE__*/ l.integer(),
     createdAt: /*#__PURE__*/ l.string({ format: 'datetime' }),
     joinLink: /*#__PURE__*/ l.optional(
       /*#__PURE__*/ l.ref<GroupDefs.JoinLinkView>(
         (() => GroupDefs.joinLinkView) as any,
       ),
     ),
+    joinRequestCount: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.integer()),
     lockStatus: /*#__PURE__*/ l.ref<ConvoLockStatus>(
       (() => convoLockStatus) as any,
     ),
+    lockStatusModerationOverride: /*#__PURE__*/ l.boolean(),
+    memberCount: /*#__PURE__*/ l.integer(),
+    memberLimit: /*#__PURE__*/ l.integer(),
+    name: /*#__PURE__*/ l.string({ maxGraphemes: 50, maxLength: 500 }),
+    unreadJoinRequestCount: /*#__PURE__*/ l.optional(/*#__PURE__*/ l.integer()),
   }),
 )
 
@@ -1142,7 +1235,7 @@ const logRemoveReaction = /*#__PURE__*/ l.typedObject<LogRemoveReaction>(
 
 export { logRemoveReaction }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a convo was read up to a certain message. */
+/** Event indicating a convo was read up to a certain message. */
 type LogReadConvo = {
   $type?: 'chat.bsky.convo.defs#logReadConvo'
   rev: string
@@ -1156,7 +1249,7 @@ type LogReadConvo = {
 
 export type { LogReadConvo }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a convo was read up to a certain message. */
+/** Event indicating a convo was read up to a certain message. */
 const logReadConvo = /*#__PURE__*/ l.typedObject<LogReadConvo>(
   $nsid,
   'logReadConvo',
@@ -1180,7 +1273,7 @@ const logReadConvo = /*#__PURE__*/ l.typedObject<LogReadConvo>(
 
 export { logReadConvo }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a member was added to a group convo. The member who was added gets a logBeginConvo (to create the convo) but also a logAddMember (to show the system message as the first message the user sees). */
+/** Event indicating a member was added to a group convo. The member who was added gets a logBeginConvo (to create the convo) but also a logAddMember (to show the system message as the first message the user sees). */
 type LogAddMember = {
   $type?: 'chat.bsky.convo.defs#logAddMember'
   rev: string
@@ -1199,7 +1292,7 @@ type LogAddMember = {
 
 export type { LogAddMember }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a member was added to a group convo. The member who was added gets a logBeginConvo (to create the convo) but also a logAddMember (to show the system message as the first message the user sees). */
+/** Event indicating a member was added to a group convo. The member who was added gets a logBeginConvo (to create the convo) but also a logAddMember (to show the system message as the first message the user sees). */
 const logAddMember = /*#__PURE__*/ l.typedObject<LogAddMember>(
   $nsid,
   'logAddMember',
@@ -1219,7 +1312,7 @@ const logAddMember = /*#__PURE__*/ l.typedObject<LogAddMember>(
 
 export { logAddMember }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a member was removed from a group convo. The member who was removed gets a logLeaveConvo (to leave the convo) but not a logRemoveMember (because they already left, so can't see the system message). */
+/** Event indicating a member was removed from a group convo. The member who was removed gets a logLeaveConvo (to leave the convo) but not a logRemoveMember (because they already left, so can't see the system message). */
 type LogRemoveMember = {
   $type?: 'chat.bsky.convo.defs#logRemoveMember'
   rev: string
@@ -1238,7 +1331,7 @@ type LogRemoveMember = {
 
 export type { LogRemoveMember }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a member was removed from a group convo. The member who was removed gets a logLeaveConvo (to leave the convo) but not a logRemoveMember (because they already left, so can't see the system message). */
+/** Event indicating a member was removed from a group convo. The member who was removed gets a logLeaveConvo (to leave the convo) but not a logRemoveMember (because they already left, so can't see the system message). */
 const logRemoveMember = /*#__PURE__*/ l.typedObject<LogRemoveMember>(
   $nsid,
   'logRemoveMember',
@@ -1258,7 +1351,7 @@ const logRemoveMember = /*#__PURE__*/ l.typedObject<LogRemoveMember>(
 
 export { logRemoveMember }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a member joined a group convo via join link. The member who was added gets a logBeginConvo (to create the convo) but also a logMemberJoin (to show the system message as the first message the user sees). */
+/** Event indicating a member joined a group convo via join link. The member who was added gets a logBeginConvo (to create the convo) but also a logMemberJoin (to show the system message as the first message the user sees). */
 type LogMemberJoin = {
   $type?: 'chat.bsky.convo.defs#logMemberJoin'
   rev: string
@@ -1277,7 +1370,7 @@ type LogMemberJoin = {
 
 export type { LogMemberJoin }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a member joined a group convo via join link. The member who was added gets a logBeginConvo (to create the convo) but also a logMemberJoin (to show the system message as the first message the user sees). */
+/** Event indicating a member joined a group convo via join link. The member who was added gets a logBeginConvo (to create the convo) but also a logMemberJoin (to show the system message as the first message the user sees). */
 const logMemberJoin = /*#__PURE__*/ l.typedObject<LogMemberJoin>(
   $nsid,
   'logMemberJoin',
@@ -1297,7 +1390,7 @@ const logMemberJoin = /*#__PURE__*/ l.typedObject<LogMemberJoin>(
 
 export { logMemberJoin }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a member voluntarily left a group convo. The member who was removed gets a logLeaveConvo (to leave the convo) but not a logMemberLeave (because they already left, so can't see the system message). */
+/** Event indicating a member voluntarily left a group convo. The member who was removed gets a logLeaveConvo (to leave the convo) but not a logMemberLeave (because they already left, so can't see the system message). */
 type LogMemberLeave = {
   $type?: 'chat.bsky.convo.defs#logMemberLeave'
   rev: string
@@ -1316,7 +1409,7 @@ type LogMemberLeave = {
 
 export type { LogMemberLeave }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a member voluntarily left a group convo. The member who was removed gets a logLeaveConvo (to leave the convo) but not a logMemberLeave (because they already left, so can't see the system message). */
+/** Event indicating a member voluntarily left a group convo. The member who was removed gets a logLeaveConvo (to leave the convo) but not a logMemberLeave (because they already left, so can't see the system message). */
 const logMemberLeave = /*#__PURE__*/ l.typedObject<LogMemberLeave>(
   $nsid,
   'logMemberLeave',
@@ -1336,7 +1429,7 @@ const logMemberLeave = /*#__PURE__*/ l.typedObject<LogMemberLeave>(
 
 export { logMemberLeave }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a group convo was locked. */
+/** Event indicating a group convo was locked. */
 type LogLockConvo = {
   $type?: 'chat.bsky.convo.defs#logLockConvo'
   rev: string
@@ -1355,7 +1448,7 @@ type LogLockConvo = {
 
 export type { LogLockConvo }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a group convo was locked. */
+/** Event indicating a group convo was locked. */
 const logLockConvo = /*#__PURE__*/ l.typedObject<LogLockConvo>(
   $nsid,
   'logLockConvo',
@@ -1375,7 +1468,7 @@ const logLockConvo = /*#__PURE__*/ l.typedObject<LogLockConvo>(
 
 export { logLockConvo }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a group convo was unlocked. */
+/** Event indicating a group convo was unlocked. */
 type LogUnlockConvo = {
   $type?: 'chat.bsky.convo.defs#logUnlockConvo'
   rev: string
@@ -1394,7 +1487,7 @@ type LogUnlockConvo = {
 
 export type { LogUnlockConvo }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a group convo was unlocked. */
+/** Event indicating a group convo was unlocked. */
 const logUnlockConvo = /*#__PURE__*/ l.typedObject<LogUnlockConvo>(
   $nsid,
   'logUnlockConvo',
@@ -1414,7 +1507,7 @@ const logUnlockConvo = /*#__PURE__*/ l.typedObject<LogUnlockConvo>(
 
 export { logUnlockConvo }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a group convo was locked permanently. */
+/** Event indicating a group convo was locked permanently. */
 type LogLockConvoPermanently = {
   $type?: 'chat.bsky.convo.defs#logLockConvoPermanently'
   rev: string
@@ -1433,7 +1526,7 @@ type LogLockConvoPermanently = {
 
 export type { LogLockConvoPermanently }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a group convo was locked permanently. */
+/** Event indicating a group convo was locked permanently. */
 const logLockConvoPermanently =
   /*#__PURE__*/ l.typedObject<LogLockConvoPermanently>(
     $nsid,
@@ -1454,7 +1547,7 @@ const logLockConvoPermanently =
 
 export { logLockConvoPermanently }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating info about group convo was edited. */
+/** Event indicating info about group convo was edited. */
 type LogEditGroup = {
   $type?: 'chat.bsky.convo.defs#logEditGroup'
   rev: string
@@ -1468,7 +1561,7 @@ type LogEditGroup = {
 
 export type { LogEditGroup }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating info about group convo was edited. */
+/** Event indicating info about group convo was edited. */
 const logEditGroup = /*#__PURE__*/ l.typedObject<LogEditGroup>(
   $nsid,
   'logEditGroup',
@@ -1483,7 +1576,7 @@ const logEditGroup = /*#__PURE__*/ l.typedObject<LogEditGroup>(
 
 export { logEditGroup }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a join link was created for a group convo. */
+/** Event indicating a join link was created for a group convo. */
 type LogCreateJoinLink = {
   $type?: 'chat.bsky.convo.defs#logCreateJoinLink'
   rev: string
@@ -1497,7 +1590,7 @@ type LogCreateJoinLink = {
 
 export type { LogCreateJoinLink }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a join link was created for a group convo. */
+/** Event indicating a join link was created for a group convo. */
 const logCreateJoinLink = /*#__PURE__*/ l.typedObject<LogCreateJoinLink>(
   $nsid,
   'logCreateJoinLink',
@@ -1512,7 +1605,7 @@ const logCreateJoinLink = /*#__PURE__*/ l.typedObject<LogCreateJoinLink>(
 
 export { logCreateJoinLink }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a settings about a join link for a group convo were edited. */
+/** Event indicating a settings about a join link for a group convo were edited. */
 type LogEditJoinLink = {
   $type?: 'chat.bsky.convo.defs#logEditJoinLink'
   rev: string
@@ -1526,7 +1619,7 @@ type LogEditJoinLink = {
 
 export type { LogEditJoinLink }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a settings about a join link for a group convo were edited. */
+/** Event indicating a settings about a join link for a group convo were edited. */
 const logEditJoinLink = /*#__PURE__*/ l.typedObject<LogEditJoinLink>(
   $nsid,
   'logEditJoinLink',
@@ -1541,7 +1634,7 @@ const logEditJoinLink = /*#__PURE__*/ l.typedObject<LogEditJoinLink>(
 
 export { logEditJoinLink }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a join link was enabled for a group convo. */
+/** Event indicating a join link was enabled for a group convo. */
 type LogEnableJoinLink = {
   $type?: 'chat.bsky.convo.defs#logEnableJoinLink'
   rev: string
@@ -1555,7 +1648,7 @@ type LogEnableJoinLink = {
 
 export type { LogEnableJoinLink }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a join link was enabled for a group convo. */
+/** Event indicating a join link was enabled for a group convo. */
 const logEnableJoinLink = /*#__PURE__*/ l.typedObject<LogEnableJoinLink>(
   $nsid,
   'logEnableJoinLink',
@@ -1570,7 +1663,7 @@ const logEnableJoinLink = /*#__PURE__*/ l.typedObject<LogEnableJoinLink>(
 
 export { logEnableJoinLink }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a join link was disabled for a group convo. */
+/** Event indicating a join link was disabled for a group convo. */
 type LogDisableJoinLink = {
   $type?: 'chat.bsky.convo.defs#logDisableJoinLink'
   rev: string
@@ -1584,7 +1677,7 @@ type LogDisableJoinLink = {
 
 export type { LogDisableJoinLink }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a join link was disabled for a group convo. */
+/** Event indicating a join link was disabled for a group convo. */
 const logDisableJoinLink = /*#__PURE__*/ l.typedObject<LogDisableJoinLink>(
   $nsid,
   'logDisableJoinLink',
@@ -1599,7 +1692,7 @@ const logDisableJoinLink = /*#__PURE__*/ l.typedObject<LogDisableJoinLink>(
 
 export { logDisableJoinLink }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a join request was made to a group the viewer owns. Only the owner gets this. */
+/** Event indicating a join request was made to a group the viewer owns. Only the owner gets this. */
 type LogIncomingJoinRequest = {
   $type?: 'chat.bsky.convo.defs#logIncomingJoinRequest'
   rev: string
@@ -1613,7 +1706,7 @@ type LogIncomingJoinRequest = {
 
 export type { LogIncomingJoinRequest }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a join request was made to a group the viewer owns. Only the owner gets this. */
+/** Event indicating a join request was made to a group the viewer owns. Only the owner gets this. */
 const logIncomingJoinRequest =
   /*#__PURE__*/ l.typedObject<LogIncomingJoinRequest>(
     $nsid,
@@ -1629,7 +1722,7 @@ const logIncomingJoinRequest =
 
 export { logIncomingJoinRequest }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a join request was approved by the viewer. Only the owner gets this. The approved member gets a logBeginConvo. */
+/** Event indicating a join request was approved by the viewer. Only the owner gets this. The approved member gets a logBeginConvo. */
 type LogApproveJoinRequest = {
   $type?: 'chat.bsky.convo.defs#logApproveJoinRequest'
   rev: string
@@ -1643,7 +1736,7 @@ type LogApproveJoinRequest = {
 
 export type { LogApproveJoinRequest }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a join request was approved by the viewer. Only the owner gets this. The approved member gets a logBeginConvo. */
+/** Event indicating a join request was approved by the viewer. Only the owner gets this. The approved member gets a logBeginConvo. */
 const logApproveJoinRequest =
   /*#__PURE__*/ l.typedObject<LogApproveJoinRequest>(
     $nsid,
@@ -1659,7 +1752,7 @@ const logApproveJoinRequest =
 
 export { logApproveJoinRequest }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a join request was rejected by the viewer. Only the owner gets this. */
+/** Event indicating a join request was rejected by the viewer. Only the owner gets this. */
 type LogRejectJoinRequest = {
   $type?: 'chat.bsky.convo.defs#logRejectJoinRequest'
   rev: string
@@ -1673,7 +1766,7 @@ type LogRejectJoinRequest = {
 
 export type { LogRejectJoinRequest }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a join request was rejected by the viewer. Only the owner gets this. */
+/** Event indicating a join request was rejected by the viewer. Only the owner gets this. */
 const logRejectJoinRequest = /*#__PURE__*/ l.typedObject<LogRejectJoinRequest>(
   $nsid,
   'logRejectJoinRequest',
@@ -1688,7 +1781,7 @@ const logRejectJoinRequest = /*#__PURE__*/ l.typedObject<LogRejectJoinRequest>(
 
 export { logRejectJoinRequest }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a join request was made by the viewer. */
+/** Event indicating a join request was made by the requester. Only requester actor gets this. */
 type LogOutgoingJoinRequest = {
   $type?: 'chat.bsky.convo.defs#logOutgoingJoinRequest'
   rev: string
@@ -1697,7 +1790,7 @@ type LogOutgoingJoinRequest = {
 
 export type { LogOutgoingJoinRequest }
 
-/** [NOTE: This is under active development and should be considered unstable while this note is here]. Event indicating a join request was made by the viewer. */
+/** Event indicating a join request was made by the requester. Only requester actor gets this. */
 const logOutgoingJoinRequest =
   /*#__PURE__*/ l.typedObject<LogOutgoingJoinRequest>(
     $nsid,
@@ -1709,3 +1802,76 @@ const logOutgoingJoinRequest =
   )
 
 export { logOutgoingJoinRequest }
+
+/** Event indicating a prospective member withdrew their join request. Only the owner gets this. */
+type LogWithdrawIncomingJoinRequest = {
+  $type?: 'chat.bsky.convo.defs#logWithdrawIncomingJoinRequest'
+  rev: string
+  convoId: string
+
+  /**
+   * Prospective member who withdrew their join request.
+   */
+  member: ActorDefs.ProfileViewBasic
+}
+
+export type { LogWithdrawIncomingJoinRequest }
+
+/** Event indicating a prospective member withdrew their join request. Only the owner gets this. */
+const logWithdrawIncomingJoinRequest =
+  /*#__PURE__*/ l.typedObject<LogWithdrawIncomingJoinRequest>(
+    $nsid,
+    'logWithdrawIncomingJoinRequest',
+    /*#__PURE__*/ l.object({
+      rev: /*#__PURE__*/ l.string(),
+      convoId: /*#__PURE__*/ l.string(),
+      member: /*#__PURE__*/ l.ref<ActorDefs.ProfileViewBasic>(
+        (() => ActorDefs.profileViewBasic) as any,
+      ),
+    }),
+  )
+
+export { logWithdrawIncomingJoinRequest }
+
+/** Event indicating the viewer withdrew their own join request. Only requester actor gets this. */
+type LogWithdrawOutgoingJoinRequest = {
+  $type?: 'chat.bsky.convo.defs#logWithdrawOutgoingJoinRequest'
+  rev: string
+  convoId: string
+}
+
+export type { LogWithdrawOutgoingJoinRequest }
+
+/** Event indicating the viewer withdrew their own join request. Only requester actor gets this. */
+const logWithdrawOutgoingJoinRequest =
+  /*#__PURE__*/ l.typedObject<LogWithdrawOutgoingJoinRequest>(
+    $nsid,
+    'logWithdrawOutgoingJoinRequest',
+    /*#__PURE__*/ l.object({
+      rev: /*#__PURE__*/ l.string(),
+      convoId: /*#__PURE__*/ l.string(),
+    }),
+  )
+
+export { logWithdrawOutgoingJoinRequest }
+
+/** Event indicating the group owner marked join requests as read. Only the owner gets this. */
+type LogReadJoinRequests = {
+  $type?: 'chat.bsky.convo.defs#logReadJoinRequests'
+  rev: string
+  convoId: string
+}
+
+export type { LogReadJoinRequests }
+
+/** Event indicating the group owner marked join requests as read. Only the owner gets this. */
+const logReadJoinRequests = /*#__PURE__*/ l.typedObject<LogReadJoinRequests>(
+  $nsid,
+  'logReadJoinRequests',
+  /*#__PURE__*/ l.object({
+    rev: /*#__PURE__*/ l.string(),
+    convoId: /*#__PURE__*/ l.string(),
+  }),
+)
+
+export { logReadJoinRequests }

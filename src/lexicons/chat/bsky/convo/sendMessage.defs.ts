@@ -27,7 +27,7 @@ const main =
         (() => ConvoDefs.messageView) as any,
       ),
     ),
-    ['ConvoLocked', 'InvalidConvo'],
+    ['ConvoLocked', 'InvalidConvo', 'ReplyTargetNotFound'],
   )
 
 export { main }
