@@ -10,6 +10,7 @@ import { newTid } from '../../src/engine/tid';
 import { decodeGroupState, epochAuthenticator, members } from '../../src/mls';
 import { didOfIdentity } from '../../src/protocol/device-uri';
 import { chatAsAccount, resumeCreationSession, uniqueName, type Account } from '../net/accounts';
+import { GROUP_VIEW_FIRST_MEMBERS } from '../net/chat-views';
 import { attachNetwork } from '../net/remote';
 import { clock, deliveryEngineFor, startDevice, type TestDevice } from './device-harness';
 import { expectUnreadableAfter } from './unreadable';
@@ -17,7 +18,9 @@ import { expectUnreadableAfter } from './unreadable';
 // Bluesky group conversations: a 50-member chat.bsky group whose membership changes
 // (the owner removes people, someone leaves, people are added). The chat stand-in, reached
 // through the real PDS proxy, is each device's only source of who is in the conversation; the
-// MLS group follows it, and every removed member fails to decrypt every event sent after.
+// MLS group follows it, and every removed member fails to decrypt every event sent after. As on
+// Bluesky, the conversation's view lists only a few of its members (test/net/chat-views.ts):
+// the devices read everyone from chat.bsky.convo.getConvoMembers, so nobody else is removed.
 
 const net = attachNetwork(viInject('network'));
 const START = 50;
@@ -99,6 +102,9 @@ beforeAll(async () => {
 describe(`a ${START}-member bsky group conversation`, () => {
   it('every member joins one MLS group for it', async () => {
     const start = everyone.slice(0, START);
+    // What a member's view of the conversation names: the first few and the viewer.
+    const view = await (await chatAs(everyone[30]!.account)).chat.bsky.convo.getConvo({ convoId });
+    expect(view.data.convo.members).toHaveLength(GROUP_VIEW_FIRST_MEMBERS + 1);
     groupId = (await owner().engine.createGroup(start.map((m) => m.account.did), convoId)).groupId;
     await settle(start, [owner().account.did]);
     const expected = await authenticatorOf(owner());
@@ -135,6 +141,9 @@ describe(`a ${START}-member bsky group conversation`, () => {
     const expected = await authenticatorOf(owner());
     for (const m of staying) expect(await authenticatorOf(m)).toBe(expected);
     for (const m of gone) expect((await groupOf(m))?.active).toBe(false);
+    // Exactly the people who stay, though each one's view of the conversation names a few.
+    const inGroup = members(decodeGroupState(owner().device.mls, (await groupOf(owner()))!.state)).map((m) => didOfIdentity(m.identity));
+    expect(inGroup.sort()).toEqual(staying.map((m) => m.account.did).sort());
 
     // Messages from an old member and a new one reach everyone who stays, and no one who left.
     // (Events before this point include the removal commit itself, which the removed could read.)

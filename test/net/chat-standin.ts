@@ -9,6 +9,7 @@ import {
   type ChatBskyConvoGetConvo,
   type ChatBskyConvoGetConvoAvailability,
   type ChatBskyConvoGetConvoForMembers,
+  type ChatBskyConvoGetConvoMembers,
   type ChatBskyConvoGetLog,
   type ChatBskyConvoGetMessages,
   type ChatBskyConvoLeaveConvo,
@@ -30,7 +31,7 @@ import {
 } from '@atproto/xrpc-server';
 import { CHAT_SERVICE_ID, CHAT_SERVICE_TYPE, STORED_MESSAGES_PATH } from './chat-constants';
 import { ChatState, ChatStateError } from './chat-state';
-import { convoView, logView, messageView } from './chat-views';
+import { convoView, logView, memberViews, messageView } from './chat-views';
 import { ProfileDirectory } from './profiles';
 import { serviceAuth, type ServiceCredentials } from './service-auth';
 import { registerServiceDid } from './service-did';
@@ -158,6 +159,16 @@ function registerConvoMethods(
     const p = params as ChatBskyConvoGetConvo.QueryParams;
     const convo = state.convoFor(p.convoId, viewer);
     return { convo: await view(convo, viewer) } satisfies ChatBskyConvoGetConvo.OutputSchema;
+  });
+
+  // The whole membership, paged (a group's convoView lists only a few members, chat-views.ts).
+  add('chat.bsky.convo.getConvoMembers', async ({ params }, viewer) => {
+    const p = params as ChatBskyConvoGetConvoMembers.QueryParams;
+    const convo = state.convoFor(p.convoId, viewer);
+    const page = state.convoMembers(convo, { limit: p.limit ?? 50, cursor: p.cursor });
+    const out: ChatBskyConvoGetConvoMembers.OutputSchema = { members: await memberViews(profiles, convo, page.items) };
+    if (page.cursor !== undefined) out.cursor = page.cursor;
+    return out;
   });
 
   add('chat.bsky.convo.getConvoForMembers', async ({ params }, viewer) => {
@@ -293,6 +304,10 @@ function toXrpcError(err: unknown): XRPCError {
         return new InvalidRequestError(err.message);
       case 'InsufficientRole':
         return new InvalidRequestError(err.message, 'InsufficientRole');
+      case 'MemberLimitReached':
+        return new InvalidRequestError(err.message, 'MemberLimitReached');
+      case 'InvalidCursor':
+        return new InvalidRequestError(err.message);
     }
   }
   const xrpcError = XRPCError.fromError(err);

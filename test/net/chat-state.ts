@@ -20,6 +20,10 @@ export interface StoredMessage {
 
 export interface MemberState {
   role: MemberRole;
+  /** When they joined, from one counter per service: getConvoMembers pages by it. */
+  joinSeq: number;
+  /** Who added them (a group's owner); absent for the creator. */
+  addedBy?: string;
   /** Bluesky puts a new convo in the recipients' request inbox until they accept or reply. */
   status: ConvoStatus;
   /** For a direct convo leaving only hides it from the leaver's listings (the lexicon says so). */
@@ -52,7 +56,7 @@ export interface LogEntry {
   messageId?: string;
 }
 
-export type ChatStateErrorCode = 'ConvoNotFound' | 'NotMember' | 'InvalidMembers' | 'InsufficientRole';
+export type ChatStateErrorCode = 'ConvoNotFound' | 'NotMember' | 'InvalidMembers' | 'InsufficientRole' | 'MemberLimitReached' | 'InvalidCursor';
 
 export class ChatStateError extends Error {
   override readonly name = 'ChatStateError';
@@ -82,6 +86,7 @@ export class ChatState {
   private readonly directByMembers = new Map<string, string>();
   private readonly logs: LogEntry[] = [];
   private lastRev: string | undefined;
+  private joins = 0;
 
   /** Revs are TIDs from one monotonic clock: they sort as strings, which getLog cursors rely on. */
   private nextRev(): string {
@@ -99,6 +104,9 @@ export class ChatState {
     if (members.length < 2) {
       throw new ChatStateError('InvalidMembers', 'A conversation needs at least two members');
     }
+    if (opts.kind === 'group' && members.length > GROUP_MEMBER_LIMIT) {
+      throw new ChatStateError('InvalidMembers', `A group has at most ${GROUP_MEMBER_LIMIT} members`);
+    }
     const rev = this.nextRev();
     const convo: Convo = {
       id: TID.nextStr(),
@@ -110,6 +118,8 @@ export class ChatState {
           did,
           {
             role: did === opts.owner && opts.kind === 'group' ? 'owner' : 'standard',
+            joinSeq: ++this.joins,
+            ...(did === opts.owner || opts.kind !== 'group' ? {} : { addedBy: opts.owner }),
             status: did === opts.owner ? 'accepted' : 'request',
             left: false,
             muted: false,
@@ -183,11 +193,14 @@ export class ChatState {
   /** chat.bsky.group.addMembers: the group's owner adds people (they start in requests). */
   addMembers(convo: Convo, by: string, dids: readonly string[]): string[] {
     this.requireOwner(convo, by);
-    const added = dids.filter((did) => !convo.members.includes(did));
+    const added = [...new Set(dids)].filter((did) => !convo.members.includes(did));
+    if (convo.members.length + added.length > GROUP_MEMBER_LIMIT) {
+      throw new ChatStateError('MemberLimitReached', `A group has at most ${GROUP_MEMBER_LIMIT} members`);
+    }
     const rev = this.nextRev();
     for (const did of added) {
       convo.members.push(did);
-      convo.state.set(did, { role: 'standard', status: 'request', left: false, muted: false });
+      convo.state.set(did, { role: 'standard', joinSeq: ++this.joins, addedBy: by, status: 'request', left: false, muted: false });
       this.log({ viewer: did, kind: 'beginConvo', rev, convoId: convo.id });
     }
     convo.rev = rev;
@@ -220,6 +233,21 @@ export class ChatState {
 
   memberState(convo: Convo, viewer: string): MemberState {
     return this.member(convo, viewer);
+  }
+
+  /**
+   * chat.bsky.convo.getConvoMembers: current members in the order they joined. The cursor is
+   * the last returned member's join number, so someone leaving between two pages moves no one
+   * else out of the next page (an offset would skip a member, who would then read as gone).
+   */
+  convoMembers(convo: Convo, opts: { limit: number; cursor?: string }): Page<string> {
+    if (opts.cursor !== undefined && !/^[0-9]{1,15}$/.test(opts.cursor)) {
+      throw new ChatStateError('InvalidCursor', 'Malformed cursor');
+    }
+    const after = opts.cursor === undefined ? 0 : Number(opts.cursor);
+    const seq = (did: string) => this.member(convo, did).joinSeq;
+    const later = convo.members.filter((did) => seq(did) > after).sort((a, b) => seq(a) - seq(b));
+    return page(later, opts.limit, (did) => String(seq(did)));
   }
 
   /** The viewer's visible convos, most recently active first; the cursor is the last convo's rev. */

@@ -20,13 +20,40 @@ export function messageView(m: StoredMessage): $Typed<ChatBskyConvoDefs.MessageV
   return view;
 }
 
-export async function convoView(
-  state: ChatState,
+/**
+ * How many of a group's first members its convoView lists besides the other important ones.
+ * Mirrors chat.bsky.convo.defs#convoView.members at bluesky-social/atproto d6296a1 (the text
+ * dates from 1d575ed, "group chat lexicons"): "For direct convos, it will be an immutable list of
+ * the 2 members. For group convos, it will a list of important members (the first few members,
+ * the viewer, the member who added the viewer, the member who sent the last message, the member
+ * who sent the last reaction), but will not contain the full list of members. Use
+ * chat.bsky.convo.getConvoMembers to list all members." The service is closed source, so "few"
+ * is ours: 3, so that any group of more than 6 has members its view does not name (a client
+ * reading the view as the membership fails here as it would on Bluesky), and a 3-person group
+ * (the demo's) is still listed whole. The stand-in has no reactions.
+ */
+export const GROUP_VIEW_FIRST_MEMBERS = 3;
+
+/** The members a convoView lists: both of a direct convo; the "important" ones of a group. */
+export function viewMembers(convo: Convo, viewer: string): string[] {
+  if (convo.kind === 'direct') return convo.members;
+  const important = new Set([
+    ...convo.members.slice(0, GROUP_VIEW_FIRST_MEMBERS),
+    viewer,
+    convo.state.get(viewer)?.addedBy,
+    convo.messages.at(-1)?.sender,
+  ]);
+  // Only current members, in the order they joined (a past sender may have left).
+  return convo.members.filter((did) => important.has(did));
+}
+
+/** Profile views of members, with the member kind the lexicon's union asks for. */
+export async function memberViews(
   profiles: ProfileDirectory,
   convo: Convo,
-  viewer: string,
-): Promise<ChatBskyConvoDefs.ConvoView> {
-  const members: ChatBskyActorDefs.ProfileViewBasic[] = (await profiles.many(convo.members)).map((p) => ({
+  dids: readonly string[],
+): Promise<ChatBskyActorDefs.ProfileViewBasic[]> {
+  return (await profiles.many(dids)).map((p) => ({
     ...p,
     kind:
       convo.kind === 'group'
@@ -36,6 +63,15 @@ export async function convoView(
           }
         : { $type: 'chat.bsky.actor.defs#directConvoMember' },
   }));
+}
+
+export async function convoView(
+  state: ChatState,
+  profiles: ProfileDirectory,
+  convo: Convo,
+  viewer: string,
+): Promise<ChatBskyConvoDefs.ConvoView> {
+  const members = await memberViews(profiles, convo, viewMembers(convo, viewer));
   const me = state.memberState(convo, viewer);
   const view: ChatBskyConvoDefs.ConvoView = {
     id: convo.id,
