@@ -1,5 +1,5 @@
 import type { Client } from '@atproto/lex';
-import { AtmError } from '../errors';
+import { AtmError, isAtmError } from '../errors';
 import * as lexicons from '../lexicons';
 
 const convo = lexicons.chat.bsky.convo;
@@ -38,7 +38,7 @@ function chatError(error: unknown, operation: string): AtmError {
   const status = (error as { status?: number }).status;
   const name = (error as { error?: string }).error;
   if (status === 400 && name === 'InvalidConvo') {
-    return new AtmError('RemoteRefused', 'no such conversation, or not a member', { operation });
+    return new AtmError('RemoteRefused', 'no such conversation, or not a member', { operation, status, error: name });
   }
   return new AtmError(status && status < 500 ? 'RemoteRefused' : 'Network', `${operation} failed`, {
     operation,
@@ -191,7 +191,8 @@ export interface PersistedMembers {
 /**
  * A conversation's member DIDs from the chat service, cached for `ttlMs` (in memory, and in
  * `persisted` when given, so a worker woken within that time does not ask again). When the
- * service cannot be asked, the last answer this worker got stands; with none, the error is
+ * service cannot be asked, the last answer this worker got stands (not when it says we are not
+ * in the conversation: that is an answer, and is thrown); with none, the error is
  * thrown: callers decide what an unknown membership means (never "nobody is in it", which would
  * remove everyone). A persisted answer is used only while fresh: an old member list could add
  * back someone who left the conversation since. `fresh` asks the service whatever is cached
@@ -222,9 +223,16 @@ export function cachedConversationMembers(
       await persisted?.put({ convoId, dids: [...dids], at }).catch(() => {});
       return dids;
     } catch (error) {
-      // Asked for a fresh answer: an old one is not one.
-      if (hit && !options.fresh) return hit.dids;
+      // Asked for a fresh answer: an old one is not one. Told that we are not in the
+      // conversation: that is an answer, and the old list is no longer ours to use.
+      if (hit && !options.fresh && !isNotAMemberRefusal(error)) return hit.dids;
+      if (isNotAMemberRefusal(error)) cache.delete(convoId);
       throw error;
     }
   };
+}
+
+/** The chat service's refusal because this account is not in the conversation (InvalidConvo). */
+export function isNotAMemberRefusal(error: unknown): boolean {
+  return isAtmError(error, 'RemoteRefused') && error.context['error'] === 'InvalidConvo';
 }

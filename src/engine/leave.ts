@@ -33,8 +33,8 @@ async function stillIn(
   try {
     return (await deps.conversationDids!(convoId, options)).includes(deps.device.did);
   } catch (error) {
-    // The chat service refused because this account is not in the conversation: out. Anything
-    // else (offline, a server error) decides nothing.
+    // The chat service refused because this account is not in the conversation (its lexicon's
+    // InvalidConvo): out. Anything else (offline, a server error) decides nothing.
     return !(isAtmError(error, 'RemoteRefused') && error.context['error'] === 'InvalidConvo');
   }
 }

@@ -248,13 +248,18 @@ describe('a group of a conversation this device is no longer in', () => {
     const convoId = await chatGroup(alice, [bob, carol]);
     const groupId = (await alice1.engine.createGroup([bob.did, carol.did], convoId)).groupId;
     await settle([alice1, bob1, carol1], [alice.did]);
+    for (const p of [alice1, bob1, carol1]) await p.engine.maintain();
     await alice1.engine.sendText(groupId, 'before carol left');
     await settle([alice1, bob1, carol1]);
     expect((await group(carol1, groupId)).state.length).toBeGreaterThan(0);
 
-    // carol leaves the conversation on bsky.app; her device's next maintenance leaves the group.
+    // carol leaves the conversation on bsky.app; once her device's member list is renewed (5
+    // minutes), its next maintenance leaves the group.
     const chat = await chatAsAccount(net.pdsUrl, carol, chatProxy());
     await chat.chat.bsky.convo.leaveConvo({ convoId });
+    await carol1.engine.maintain();
+    expect((await group(carol1, groupId)).active, 'not on a cached list').toBe(true);
+    clock.advance(5 * 60_000 + 1);
     await carol1.engine.maintain();
     const left = await group(carol1, groupId);
     expect(left).toMatchObject({ active: false, memberDids: [], retained: [] });

@@ -218,6 +218,20 @@ describe('cachedConversationMembers', () => {
     await expect(members('other')).rejects.toMatchObject({ code: 'Network' });
   });
 
+  it('does not answer from the cache once the service says this account is not in the conversation', async () => {
+    const { state, chat } = fakeChat();
+    let now = 0;
+    const members = cachedConversationMembers(chat, { now: () => now }, 1000);
+    await members('c');
+    await members('d');
+    state.answer = new AtmError('RemoteRefused', 'not a member', { status: 403, error: 'InvalidConvo' });
+    now = 5000;
+    await expect(members('c')).rejects.toMatchObject({ code: 'RemoteRefused' });
+    // Any other refusal or failure still leaves the last answer standing.
+    state.answer = new AtmError('RemoteRefused', 'rate limited', { status: 429 });
+    expect([...(await members('d'))]).toEqual(['did:plc:a']);
+  });
+
   it('a fresh question asks the service whatever is cached, and fails rather than answer from the cache', async () => {
     const { state, chat } = fakeChat();
     const members = cachedConversationMembers(chat, { now: () => 0 }, 1000);
