@@ -20,7 +20,7 @@ export interface ChatClient {
   members(convoId: string): Promise<ChatMember[]>;
   /** A plain (unencrypted) DM in the conversation: only ever our fixed invite text. */
   sendPlain(convoId: string, text: string): Promise<void>;
-  /** Everyone we share a bsky conversation with (the first `maxConvos` conversations). */
+  /** Everyone we share an accepted bsky conversation with (the first `maxConvos`; requests are left out). */
   contacts(maxConvos: number): Promise<string[]>;
 }
 
@@ -150,8 +150,10 @@ export function chatClient(chat: Client, options: { membersPageSize?: number } =
       let seen = 0;
       try {
         do {
+          // Accepted conversations only: a request's sender is a stranger until the user
+          // accepts it on bsky.app, and must not choose a repo for us to read.
           const { body } = await chat.xrpc(convo.listConvos.main, {
-            params: { limit: Math.min(100, maxConvos - seen), ...(cursor ? { cursor } : {}) },
+            params: { limit: Math.min(100, maxConvos - seen), status: 'accepted', ...(cursor ? { cursor } : {}) },
           });
           for (const c of body.convos) {
             for (const m of c.members) dids.add(m.did);

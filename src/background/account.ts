@@ -7,6 +7,7 @@ import { cachedConversationMembers, chatClient, type ChatClient } from '../atpro
 import { watchRepos, type WebSocketConstructor } from '../atproto/firehose';
 import { createAuthenticationService, type AuthenticationService } from '../engine/authentication-service';
 import { createContactSafety, type ContactSafety } from '../engine/contact-safety';
+import { chooseContacts } from '../engine/contacts';
 import { ensureDevice } from '../engine/device-registration';
 import { mlsAuthService } from '../engine/mls-auth';
 import { DEFAULT_DELIVERY_POLICY, type DeliveryDeps } from '../engine/delivery-deps';
@@ -74,10 +75,14 @@ export interface AccountService {
 }
 
 const MAX_CONTACT_CONVOS = 100;
+/** How often the contacts are chosen again (conversations accepted or left meanwhile). */
+const CONTACTS_REFRESH_MS = 30 * 60_000;
 const FIRST_ROUND_DELAY_MS = 1000;
 
 export function createAccountService(deps: AccountDeps): AccountService {
   let active: Promise<ActiveAccount | undefined> | undefined;
+  /** The next choice of contacts; cleared on sign-out. */
+  let contactsTimer: ReturnType<typeof setTimeout> | undefined;
 
   const network = async () => ((await deps.db.get('account', 'network')) as NetworkSettings | undefined) ?? DEFAULT_NETWORK;
   const storedSession = async () => (await deps.db.get('account', 'session')) as Session | undefined;
@@ -167,16 +172,34 @@ export function createAccountService(deps: AccountDeps): AccountService {
     });
     Object.assign(account, { session, device, engine, runner, chat, repo, publicRepos: reader, as, contacts, safety });
     // Not at once: like the first round, it would compete with the request that woke us.
-    setTimeout(() => void refreshContacts(account).catch(deps.onError), FIRST_ROUND_DELAY_MS);
+    refreshContactsEvery(account, FIRST_ROUND_DELAY_MS);
     return account;
   }
 
-  /** Members of our bsky conversations: their repos are where invites to us appear. */
+  /**
+   * Members of our accepted bsky conversations who publish a device: their repos are where
+   * invites to us appear (a conversation request adds nobody until it is accepted on bsky.app).
+   * Chosen again every CONTACTS_REFRESH_MS while the worker lives; a conversation opened in a
+   * panel adds its members meanwhile.
+   */
   async function refreshContacts(account: ActiveAccount): Promise<void> {
-    const dids = await account.chat.contacts(MAX_CONTACT_CONVOS);
-    const before = account.contacts.size;
-    for (const did of dids) account.contacts.add(did);
-    if (account.contacts.size !== before) void account.runner.kick();
+    const candidates = await account.chat.contacts(MAX_CONTACT_CONVOS);
+    const chosen = await chooseContacts(account, candidates, account.contacts);
+    chosen.add(account.session.did);
+    const added = [...chosen].some((did) => !account.contacts.has(did));
+    for (const did of account.contacts) if (!chosen.has(did)) account.contacts.delete(did);
+    for (const did of chosen) account.contacts.add(did);
+    if (added) void account.runner.kick();
+  }
+
+  function refreshContactsEvery(account: ActiveAccount, delayMs: number): void {
+    contactsTimer = setTimeout(() => {
+      void refreshContacts(account)
+        .catch(deps.onError)
+        .finally(() => {
+          if (contactsTimer !== undefined) refreshContactsEvery(account, CONTACTS_REFRESH_MS);
+        });
+    }, delayMs);
   }
 
   async function current(): Promise<ActiveAccount | undefined> {
@@ -227,6 +250,8 @@ export function createAccountService(deps: AccountDeps): AccountService {
       const session = await storedSession();
       if (account) {
         account.runner.stop();
+        clearTimeout(contactsTimer);
+        contactsTimer = undefined;
         // Revoke this device in the repo (best effort): others stop adding it to groups.
         const repo = agentOwnRepo((await resumeSession(await network(), account.session)).agent, account.session.did);
         await repo.deleteRecord(DEVICE_COLLECTION_NSID, account.device.rkey).catch(deps.onError);

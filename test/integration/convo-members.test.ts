@@ -118,3 +118,17 @@ describe('a direct conversation', () => {
     expect((await (await extensionChat(b)).members(data.convo.id)).map((m) => m.did).sort()).toEqual(didsOf([a, b]));
   });
 });
+
+describe('a conversation request from a stranger', () => {
+  it("adds nobody to read until it is accepted: then the sender is a contact", async () => {
+    const [alice, stranger] = await Promise.all([net.createAccount(uniqueName('cmalice')), net.createAccount(uniqueName('cmstranger'))]);
+    const theirs = await chatAs(stranger);
+    const { data } = await theirs.chat.bsky.convo.getConvoForMembers({ members: [alice.did] });
+    await theirs.chat.bsky.convo.sendMessage({ convoId: data.convo.id, message: { text: 'hi, read my repo' } });
+
+    const chat = await extensionChat(alice);
+    expect(await chat.contacts(100)).not.toContain(stranger.did);
+    await (await chatAs(alice)).chat.bsky.convo.acceptConvo({ convoId: data.convo.id });
+    expect(await chat.contacts(100)).toContain(stranger.did);
+  });
+});

@@ -171,6 +171,12 @@ describe('chatClient contacts', () => {
     expect(service.calls.filter((c) => c.nsid === GET_MEMBERS).map((c) => c.params.convoId)).toEqual(['g']);
   });
 
+  it('asks for accepted conversations only: a request adds nobody until it is accepted', async () => {
+    const service = fakeService({ 'chat.bsky.convo.listConvos': () => ({ convos: [] }) });
+    await chatClient(service.client).contacts(10);
+    expect(service.calls.map((c) => c.params)).toEqual([{ limit: 10, status: 'accepted' }]);
+  });
+
   it('a group that cannot be listed now keeps the members its view names', async () => {
     const service = fakeService({
       'chat.bsky.convo.listConvos': () => ({
