@@ -1,4 +1,5 @@
 import { toHex } from '../bytes';
+import { isAtmError } from '../errors';
 import type { MlsContext } from '../mls';
 import type { AuthenticationService } from './authentication-service';
 import type { GroupProgress } from './groups';
@@ -99,7 +100,9 @@ export interface DeliveryDeps {
   belongsToConversation?(convoId: string, memberDids: readonly string[]): Promise<boolean>;
   /**
    * The DIDs in a bsky conversation (the shell asks the chat service); their devices are added.
-   * `fresh`: asked now, not from a cache (a commit's committer, §6.7).
+   * `fresh`: asked now, not from a cache (a commit's committer, §6.7; a send, §6.9). Throws
+   * RemoteRefused with `context.error` 'InvalidConvo' when the service says this account is not
+   * in the conversation (`isNotInConversation`); any other failure says nothing about that.
    */
   conversationDids?(convoId: string, options?: { fresh?: boolean }): Promise<readonly string[]>;
   /**
@@ -114,4 +117,9 @@ export interface DeliveryDeps {
 /** 16 random bytes, hex: message ids. */
 export function randomId(): string {
   return toHex(crypto.getRandomValues(new Uint8Array(16)));
+}
+
+/** The chat service said this account is not in the conversation (`conversationDids`). */
+export function isNotInConversation(error: unknown): boolean {
+  return isAtmError(error, 'RemoteRefused') && error.context['error'] === 'InvalidConvo';
 }

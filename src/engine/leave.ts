@@ -1,5 +1,4 @@
-import { isAtmError } from '../errors';
-import type { DeliveryDeps } from './delivery-deps';
+import { isNotInConversation, type DeliveryDeps } from './delivery-deps';
 import type { ChangeSet, EpochRecord, GroupRecord } from './delivery-state';
 
 /**
@@ -33,9 +32,9 @@ async function stillIn(
   try {
     return (await deps.conversationDids!(convoId, options)).includes(deps.device.did);
   } catch (error) {
-    // The chat service refused because this account is not in the conversation (its lexicon's
-    // InvalidConvo): out. Anything else (offline, a server error) decides nothing.
-    return !(isAtmError(error, 'RemoteRefused') && error.context['error'] === 'InvalidConvo');
+    // The chat service refused because this account is not in the conversation: out. Anything
+    // else (offline, a server error) decides nothing.
+    return !isNotInConversation(error);
   }
 }
 

@@ -2,7 +2,7 @@ import { AtmError } from '../errors';
 import { encryptApplicationMessage, type GroupState } from '../mls';
 import { encodeContent, TEXT_TYPE, type TextContent } from '../protocol/content';
 import { didsOf } from './create-group';
-import { randomId, type DeliveryDeps } from './delivery-deps';
+import { isNotInConversation, randomId, type DeliveryDeps } from './delivery-deps';
 import { messageKey, type ChangeSet, type GroupRecord, type MessageRecord } from './delivery-state';
 import { encodeState, groupState, loadGroup, ownLeaf, sealOwnEvent } from './group-events';
 
@@ -31,8 +31,11 @@ export async function conversationStanding(
   let people: Set<string>;
   try {
     people = new Set(await deps.conversationDids(group.convoId, options));
-  } catch {
-    return 'not'; // fail closed: a membership nobody can check is not trusted
+  } catch (error) {
+    // Asked afresh while the service cannot answer: the last answer it gave stands, as for
+    // every other use. Told we are not in it, or no answer at all: fail closed.
+    if (options.fresh && !isNotInConversation(error)) return conversationStanding(deps, group, memberDids);
+    return 'not';
   }
   const outside = memberDids.filter((did) => !people.has(did));
   if (outside.length === 0) return 'stands';

@@ -3,6 +3,7 @@ import { conversationGroup, conversationMessages } from '../../../src/engine/con
 import type { GroupRecord, MessageRecord } from '../../../src/engine/delivery-state';
 import type { DeliveryDeps } from '../../../src/engine/delivery-deps';
 import { conversationStanding } from '../../../src/engine/send';
+import { AtmError } from '../../../src/errors';
 import { MemoryDeliveryStore } from './memory-delivery-store';
 
 const ALICE = 'did:plc:aliceaaaaaaaaaaaaaaaaaaa';
@@ -47,6 +48,18 @@ describe('groups standing for a conversation (§6.8)', () => {
     // A chat service that cannot answer: fail closed.
     const down = { device, conversationDids: async (): Promise<string[]> => Promise.reject(new Error('down')) };
     expect(await conversationStanding(down, withCarol, [ALICE, BOB])).toBe('not');
+  });
+
+  it('a fresh question the service cannot answer falls back to its last answer; "not a member" does not', async () => {
+    const withCarol = { ...group('cc'.repeat(32), [ALICE, BOB]), stoodWith: [ALICE, BOB] } as GroupRecord;
+    const answering = (fresh: () => Promise<string[]>) => ({
+      device,
+      conversationDids: async (_c: string, options?: { fresh?: boolean }) => (options?.fresh ? fresh() : [ALICE, BOB]),
+    });
+    const offline = answering(() => Promise.reject(new AtmError('Network', 'offline')));
+    expect(await conversationStanding(offline, withCarol, [ALICE, BOB], { fresh: true })).toBe('stands');
+    const refused = answering(() => Promise.reject(new AtmError('RemoteRefused', 'not a member', { error: 'InvalidConvo' })));
+    expect(await conversationStanding(refused, withCarol, [ALICE, BOB], { fresh: true })).toBe('not');
   });
 
   it("shows one entry per author and id, and nothing from a group that does not belong", async () => {
