@@ -1,5 +1,5 @@
 // The TID module alone: the package's index also loads zod and its other helpers, about 80 KB
-// the worker would parse on every start (docs/performance.md, change 15).
+// the worker would parse on every start (docs/performance.md).
 import { TID } from '@atproto/common-web/dist/tid';
 
 /** A fresh record key (TID), chosen before a write so a retried write lands on the same record. */
