@@ -1,5 +1,6 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { mulberry32 } from '../fuzz/lib/prng';
 
 /**
  * A fault-injecting HTTP proxy in front of a real server (the local PDS). Devices under test
@@ -84,16 +85,9 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-/** mulberry32: small, fast, good enough for choosing faults; not for anything secret. */
+/** The fuzzer's mulberry32 (test/fuzz/lib/prng.ts): good enough for choosing faults, not for secrets. */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed).next;
 }
 
 function matches(match: Match | undefined, method: string, url: URL): boolean {
