@@ -119,12 +119,7 @@ export function createAccountService(deps: AccountDeps): AccountService {
       newTid,
       policy: DEFAULT_DELIVERY_POLICY,
       as,
-      // §6.8: a group stands for a conversation only if all its members are in it.
-      belongsToConversation: async (convoId, dids) => {
-        // Fail closed: a group is not trusted to stand for a conversation we cannot check.
-        const inConvo = await members(convoId).catch(() => new Set<string>());
-        return dids.every((did) => inConvo.has(did));
-      },
+      // Who is in a conversation (§6.8, §6.9); a group stands for it only if they all are.
       conversationDids: async (convoId, options) => [...(await members(convoId, options))],
       onMaintenanceError: deps.onError,
       ...(deps.onGroupProgress ? { onGroupProgress: deps.onGroupProgress } : {}),

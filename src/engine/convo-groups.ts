@@ -27,7 +27,7 @@ async function winnerOf(groups: GroupRecord[]): Promise<GroupRecord | undefined>
  * the removal of someone who left still is (§6.9: sending to it waits).
  */
 async function byConversation(
-  deps: Pick<DeliveryDeps, 'belongsToConversation' | 'conversationDids' | 'device'>,
+  deps: Pick<DeliveryDeps, 'conversationDids' | 'device'>,
   groups: GroupRecord[],
   convoId: string,
 ): Promise<GroupRecord[]> {
@@ -42,7 +42,7 @@ async function byConversation(
 
 /** The group new messages of a conversation go to, if this device is in one. */
 export async function conversationGroup(
-  deps: Pick<DeliveryDeps, 'store' | 'belongsToConversation' | 'conversationDids' | 'device'>,
+  deps: Pick<DeliveryDeps, 'store' | 'conversationDids' | 'device'>,
   convoId: string,
 ): Promise<GroupRecord | undefined> {
   return winnerOf(await byConversation(deps, await deps.store.listConvoGroups(convoId), convoId));
@@ -102,7 +102,7 @@ export async function sendToConversation(
  * message in two groups count once), oldest first.
  */
 export async function conversationMessages(
-  deps: Pick<DeliveryDeps, 'store' | 'belongsToConversation' | 'conversationDids' | 'device'>,
+  deps: Pick<DeliveryDeps, 'store' | 'conversationDids' | 'device'>,
   convoId: string,
 ): Promise<MessageRecord[]> {
   const named = await deps.store.listConvoGroups(convoId);

@@ -94,11 +94,6 @@ export interface DeliveryDeps {
   policy: DeliveryPolicy;
   reads: ReadLog;
   /**
-   * Whether a group may stand for the conversation it names (§6.8): the shell checks that
-   * every member is a member of the bsky conversation. Absent: every group is accepted.
-   */
-  belongsToConversation?(convoId: string, memberDids: readonly string[]): Promise<boolean>;
-  /**
    * The DIDs in a bsky conversation (the shell asks the chat service); their devices are added.
    * `fresh`: asked now, not from a cache (a commit's committer, §6.7; a send, §6.9). Throws
    * RemoteRefused with `context.error` 'InvalidConvo' when the service says this account is not

@@ -18,16 +18,12 @@ import { encodeState, groupState, loadGroup, ownLeaf, sealOwnEvent } from './gro
 export type Standing = 'stands' | 'leaving' | 'not';
 
 export async function conversationStanding(
-  deps: Pick<DeliveryDeps, 'belongsToConversation' | 'conversationDids' | 'device'>,
+  deps: Pick<DeliveryDeps, 'conversationDids' | 'device'>,
   group: GroupRecord,
   memberDids: readonly string[],
   options: { fresh?: boolean } = {},
 ): Promise<Standing> {
-  if (!group.convoId) return 'stands';
-  if (!deps.conversationDids) {
-    if (!deps.belongsToConversation) return 'stands';
-    return (await deps.belongsToConversation(group.convoId, memberDids)) ? 'stands' : 'not';
-  }
+  if (!group.convoId || !deps.conversationDids) return 'stands';
   let people: Set<string>;
   try {
     people = new Set(await deps.conversationDids(group.convoId, options));
@@ -52,7 +48,7 @@ export async function conversationStanding(
  * the moment the service says so.
  */
 export async function standsForConversation(
-  deps: Pick<DeliveryDeps, 'belongsToConversation' | 'conversationDids' | 'device'>,
+  deps: Pick<DeliveryDeps, 'conversationDids' | 'device'>,
   group: GroupRecord,
   state: GroupState,
   options: { fresh?: boolean } = {},

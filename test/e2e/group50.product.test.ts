@@ -127,10 +127,6 @@ describe(`Chromium: a ${SIZE}-member bsky group conversation through the extensi
     const dids = async (id: string) => [...(await cached(id))];
     const { engine } = await deliveryEngineFor(device, `g50-${index}-${newTid()}`, {}, {
       conversationDids: dids,
-      belongsToConversation: async (id, memberDids) => {
-        const inConvo = new Set(await dids(id));
-        return memberDids.every((did) => inConvo.has(did));
-      },
     });
     return { account, device, engine };
   }

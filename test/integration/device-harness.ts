@@ -87,7 +87,7 @@ export async function deliveryEngineFor(
   d: TestDevice,
   dbName: string,
   policy: Partial<DeliveryPolicy> = {},
-  hooks: Pick<DeliveryDeps, 'conversationDids' | 'belongsToConversation' | 'onMaintenanceError' | 'onGroupProgress'> = {},
+  hooks: Pick<DeliveryDeps, 'conversationDids' | 'onMaintenanceError' | 'onGroupProgress'> = {},
 ) {
   const db = await openAtmDb(dbName);
   const store = idbDeliveryStore(db);

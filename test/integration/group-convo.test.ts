@@ -49,11 +49,6 @@ async function member(account: Account, index: number): Promise<Member> {
   const dids = async (id: string, options?: { fresh?: boolean }) => [...(await members(id, options))];
   const { engine } = await deliveryEngineFor(device, `group-convo-${index}-${newTid()}`, {}, {
     conversationDids: dids,
-    // As the extension does: fail closed when the chat service cannot be asked.
-    belongsToConversation: async (id, memberDids) => {
-      const inConvo = new Set(await dids(id).catch(() => []));
-      return memberDids.every((did) => inConvo.has(did));
-    },
   });
   return { account, device, engine };
 }

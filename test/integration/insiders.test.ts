@@ -57,10 +57,6 @@ async function convoPeer(name: string, account: Account, policy: Partial<Deliver
   const dids = async (id: string, options?: { fresh?: boolean }) => heedless ?? [...(await members(id, options))];
   const { engine, store } = await deliveryEngineFor(device, `insiders-${name}-${newTid()}`, policy, {
     conversationDids: dids,
-    belongsToConversation: async (id, memberDids) => {
-      const inConvo = new Set(await dids(id).catch(() => []));
-      return memberDids.every((did) => inConvo.has(did));
-    },
   });
   return { name, account, device, engine, store };
 }

@@ -121,7 +121,6 @@ async function startLive(i: number): Promise<Live> {
     as,
     retryPolicy: { baseMs: 0, maxMs: 0 },
     conversationDids: async () => [...people],
-    belongsToConversation: async (_c, memberDids) => memberDids.every((d) => people.has(d)),
   });
   return { did: id, device, engine };
 }
