@@ -10,17 +10,15 @@ import { snapshotMounts } from './page-probes';
 import {
   configureAndSignInChromium,
   encryptedAndJoined,
-  NUDGE_MS,
   eventRecordsJson,
   foundTexts,
   openPanelChromium,
   pageTextAndMarkup,
-  panelSnapshot,
-  panelSummary,
-  reloadPanelChromium,
   repoCar,
   sendChromium,
   waitForKeyPackages,
+  nudgingPanelReader,
+  panelReader,
 } from './product';
 
 const POLL = { timeout: 10_000, interval: 100 };
@@ -81,19 +79,6 @@ describe('Chromium: an encrypted conversation between two profiles', () => {
     });
   }
 
-  const summary = (frame: Frame, did: string) => async () => panelSummary(await frame.evaluate(panelSnapshot), did);
-
-  /** A summary that reloads the panel now and then while a delivery is awaited. */
-  function nudging(frame: Frame, did: string) {
-    let last = Date.now();
-    return async () => {
-      if (Date.now() - last > NUDGE_MS) {
-        last = Date.now();
-        await reloadPanelChromium(frame);
-      }
-      return summary(frame, did)();
-    };
-  }
 
   async function screenshots() {
     await alicePage.screenshot({ path: shot('alice') });
@@ -118,11 +103,11 @@ describe('Chromium: an encrypted conversation between two profiles', () => {
     await configureAndSignInChromium(aliceSession.context, aliceSession.extensionOrigin, network, alice);
     alicePanel = await openPanelChromium(alicePage, direct);
     await expect
-      .poll(summary(alicePanel, alice.did), POLL)
+      .poll(panelReader(alicePanel, alice.did), POLL)
       .toMatchObject({ status: `Conversation ${direct}: encryption off`, signedOut: false });
 
     await alicePanel.getByTestId('panel-encrypt-toggle').click();
-    await expect.poll(summary(alicePanel, alice.did), POLL).toMatchObject(encryptedAndJoined(direct));
+    await expect.poll(panelReader(alicePanel, alice.did), POLL).toMatchObject(encryptedAndJoined(direct));
     done.aliceEncrypted = true;
   });
 
@@ -133,12 +118,12 @@ describe('Chromium: an encrypted conversation between two profiles', () => {
     bobPanel = await openPanelChromium(bobPage, direct);
     // Nobody touches bob's toggle: everyone in the conversation who runs the extension joins
     // the group automatically (DESIGN.md), and the panel then shows the conversation encrypted.
-    await expect.poll(nudging(bobPanel, bob.did), PEER_ADD).toMatchObject(encryptedAndJoined(direct));
+    await expect.poll(nudgingPanelReader(bobPanel, bob.did), PEER_ADD).toMatchObject(encryptedAndJoined(direct));
     done.bobJoined = true;
     // bob's device joined from an invite: his panel says earlier messages are unreadable there;
     // alice's, whose device created the group, does not.
-    expect((await summary(bobPanel, bob.did)()).joinedNotice).toMatch(/^This device joined the encrypted conversation on .+\. Messages sent before then can't be read on this device\.$/);
-    expect((await summary(alicePanel, alice.did)()).joinedNotice).toBeNull();
+    expect((await panelReader(bobPanel, bob.did)()).joinedNotice).toMatch(/^This device joined the encrypted conversation on .+\. Messages sent before then can't be read on this device\.$/);
+    expect((await panelReader(alicePanel, alice.did)()).joinedNotice).toBeNull();
     // The lock toggle in bob's bsky.app page follows (the background pushes the status).
     await expect.poll(() => bobPage.evaluate(snapshotMounts), POLL).toMatchObject({ hosts: [{ convoId: direct, state: 'on' }] });
   }, 240_000);
@@ -147,25 +132,25 @@ describe('Chromium: an encrypted conversation between two profiles', () => {
     needs('bobJoined');
     await sendChromium(alicePanel, fromAlice);
     await expect
-      .poll(summary(alicePanel, alice.did), POLL)
+      .poll(panelReader(alicePanel, alice.did), POLL)
       .toMatchObject({ sendError: null, messages: [{ own: 'true', text: fromAlice }] });
     await expect
-      .poll(nudging(bobPanel, bob.did), DELIVERY)
+      .poll(nudgingPanelReader(bobPanel, bob.did), DELIVERY)
       .toMatchObject({ messages: [{ own: 'false', text: fromAlice }] });
 
     await sendChromium(bobPanel, fromBob);
     await expect
-      .poll(summary(bobPanel, bob.did), POLL)
+      .poll(panelReader(bobPanel, bob.did), POLL)
       .toMatchObject({ sendError: null, messages: [{ own: 'false', text: fromAlice }, { own: 'true', text: fromBob }] });
     await expect
-      .poll(nudging(alicePanel, alice.did), DELIVERY)
+      .poll(nudgingPanelReader(alicePanel, alice.did), DELIVERY)
       .toMatchObject({ messages: [{ text: fromAlice }, { own: 'false', text: fromBob }] });
     // Both own messages reached their author's repo.
     await expect
-      .poll(summary(alicePanel, alice.did), POLL)
+      .poll(panelReader(alicePanel, alice.did), POLL)
       .toMatchObject({ messages: [{ own: 'true', status: 'sent' }, { own: 'false' }] });
     await expect
-      .poll(summary(bobPanel, bob.did), POLL)
+      .poll(panelReader(bobPanel, bob.did), POLL)
       .toMatchObject({ messages: [{ own: 'false' }, { own: 'true', status: 'sent', text: fromBob }] });
     // Shown in both panels, yet not in either bsky.app page around them.
     for (const page of [alicePage, bobPage]) {
@@ -182,17 +167,17 @@ describe('Chromium: an encrypted conversation between two profiles', () => {
     await waitForKeyPackages(network.pdsUrl, bob.did);
     const panel = await openPanelChromium(alicePage, group);
     await expect
-      .poll(summary(panel, alice.did), POLL)
+      .poll(panelReader(panel, alice.did), POLL)
       .toMatchObject({ status: `Conversation ${group}: encryption off` });
     await panel.getByTestId('panel-encrypt-toggle').click();
-    await expect.poll(summary(panel, alice.did), POLL).toMatchObject(encryptedAndJoined(group));
+    await expect.poll(panelReader(panel, alice.did), POLL).toMatchObject(encryptedAndJoined(group));
     // carol publishes no device: an invite button instead of devices. bob's device is in the group.
-    const view = await summary(panel, alice.did)();
+    const view = await panelReader(panel, alice.did)();
     expect(view.members.find((m) => m.did === carol.did)).toMatchObject({ withoutExtension: true, devices: 0 });
     expect(view.members.find((m) => m.did === bob.did)?.devices).toBeGreaterThan(0);
 
     await panel.getByTestId(`panel-invite-${carol.did}`).click();
-    await expect.poll(summary(panel, alice.did), POLL).toMatchObject({ actionError: null });
+    await expect.poll(panelReader(panel, alice.did), POLL).toMatchObject({ actionError: null });
     await expect.poll(() => panel.getByTestId(`panel-invite-${carol.did}`).textContent(), POLL).toBe('Invite sent');
     const sent = (await net.chat.storedMessages()).filter((t) => !before.has(t));
     expect(sent).toEqual([expect.stringContaining('atmessaging')]);

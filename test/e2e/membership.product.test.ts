@@ -17,13 +17,12 @@ import { launchChromium, type ChromiumSession } from './browsers';
 import {
   configureAndSignInChromium,
   encryptedAndJoined,
-  NUDGE_MS,
   openPanelChromium,
-  panelSnapshot,
-  panelSummary,
   reloadPanelChromium,
   sendChromium,
   waitForKeyPackages,
+  nudgingPanelReader,
+  panelReader,
 } from './product';
 
 /**
@@ -80,18 +79,6 @@ describe('Chromium: a group conversation whose members change, through the exten
     return { session, page: session.context.pages()[0] ?? (await session.context.newPage()) };
   }
 
-  const summary = (frame: Frame, did: string) => async () => panelSummary(await frame.evaluate(panelSnapshot), did);
-  /** A summary that reloads the panel now and then while a delivery is awaited. */
-  function nudging(frame: Frame, did: string) {
-    let last = Date.now();
-    return async () => {
-      if (Date.now() - last > NUDGE_MS) {
-        last = Date.now();
-        await reloadPanelChromium(frame);
-      }
-      return summary(frame, did)();
-    };
-  }
 
   /**
    * bob's Node device publishes and reads. Its clock is the test clock: moved on with the wall
@@ -151,10 +138,6 @@ describe('Chromium: a group conversation whose members change, through the exten
     const dids = async (id: string, options?: { fresh?: boolean }) => [...(await members(id, options))];
     const { engine } = await deliveryEngineFor(device, `mem-bob1-${newTid()}`, {}, {
       conversationDids: dids,
-      belongsToConversation: async (id, memberDids) => {
-        const inConvo = new Set(await dids(id).catch(() => []));
-        return memberDids.every((did) => inConvo.has(did));
-      },
     });
     bob1 = { device, engine };
   }, 120_000);
@@ -177,14 +160,14 @@ describe('Chromium: a group conversation whose members change, through the exten
     await waitForKeyPackages(network.pdsUrl, carol.did);
     alicePanel = await openPanelChromium(a.page, convoId);
     await alicePanel.getByTestId('panel-encrypt-toggle').click({ timeout: POLL.timeout });
-    await expect.poll(summary(alicePanel, alice.did), DELIVERY).toMatchObject(encryptedAndJoined(convoId));
+    await expect.poll(panelReader(alicePanel, alice.did), DELIVERY).toMatchObject(encryptedAndJoined(convoId));
 
     carolPanel = await openPanelChromium(c.page, convoId);
-    await expect.poll(nudging(carolPanel, carol.did), DELIVERY).toMatchObject(encryptedAndJoined(convoId));
+    await expect.poll(nudgingPanelReader(carolPanel, carol.did), DELIVERY).toMatchObject(encryptedAndJoined(convoId));
     await expect.poll(async () => (await bobRound(), (await bobGroup())?.active), DELIVERY).toBe(true);
 
     await sendChromium(alicePanel, before);
-    await expect.poll(nudging(carolPanel, carol.did), DELIVERY).toMatchObject({ messages: [{ own: 'false', text: before }] });
+    await expect.poll(nudgingPanelReader(carolPanel, carol.did), DELIVERY).toMatchObject({ messages: [{ own: 'false', text: before }] });
     await expect.poll(async () => (await bobRound(), await bobTexts()), DELIVERY).toContain(before);
     done.encrypted = true;
   }, 240_000);
@@ -199,7 +182,7 @@ describe('Chromium: a group conversation whose members change, through the exten
     // and offers the composer.
     const aliceDevices = async () => {
       await bobRound();
-      const view = await nudging(panel, alice.did)();
+      const view = await nudgingPanelReader(panel, alice.did)();
       return { composer: view.composer, devices: view.members.find((m) => m.did === alice.did)?.devices ?? 0 };
     };
     await expect.poll(aliceDevices, { timeout: 60_000, interval: 500 }).toEqual({ composer: true, devices: 2 });
@@ -214,14 +197,14 @@ describe('Chromium: a group conversation whose members change, through the exten
     // Both write at once: every send asks the chat service who is in the conversation.
     await sendChromium(alicePanel, afterFromAlice);
     await bob1.engine.sendToConversation(convoId, afterFromBob);
-    const own = async () => (await summary(alicePanel, alice.did)()).messages.find((m) => m.text === afterFromAlice);
+    const own = async () => (await panelReader(alicePanel, alice.did)()).messages.find((m) => m.text === afterFromAlice);
     expect((await own())?.status, 'held while carol is in the group').not.toBe('sent');
 
     // alice's extension commits the removal once the add before it is final; both messages go
     // out after it, and reach bob and alice.
     await expect.poll(async () => (await bobRound(), await bobTexts()), REMOVAL).toEqual(expect.arrayContaining([afterFromAlice, afterFromBob]));
     expect((await bobGroup())!.memberDids).not.toContain(carol.did);
-    await expect.poll(nudging(alicePanel, alice.did), DELIVERY).toMatchObject({
+    await expect.poll(nudgingPanelReader(alicePanel, alice.did), DELIVERY).toMatchObject({
       messages: expect.arrayContaining([
         expect.objectContaining({ own: 'true', status: 'sent', text: afterFromAlice }),
         expect.objectContaining({ own: 'false', text: afterFromBob }),
@@ -233,7 +216,7 @@ describe('Chromium: a group conversation whose members change, through the exten
     const stored = await carolStoredTexts();
     expect(stored).toContain(before);
     expect(stored.filter((t) => t === afterFromAlice || t === afterFromBob)).toEqual([]);
-    const shown = (await summary(carolPanel, carol.did)()).messages.map((m) => m.text);
+    const shown = (await panelReader(carolPanel, carol.did)()).messages.map((m) => m.text);
     expect(shown.filter((t) => t === afterFromAlice || t === afterFromBob)).toEqual([]);
   }, REMOVAL.timeout + 60_000);
 });

@@ -239,6 +239,24 @@ export async function reloadPanelChromium(frame: PwFrame): Promise<void> {
 /** How often a delivery wait reloads the panel (see reloadPanelChromium). */
 export const NUDGE_MS = 15_000;
 
+/** What `frame`'s panel shows, as `did` sees it (for `expect.poll`). */
+export function panelReader(frame: PwFrame, did: string): () => Promise<PanelSummary> {
+  return async () => panelSummary(await frame.evaluate(panelSnapshot), did);
+}
+
+/** A panelReader that reloads the panel every NUDGE_MS while a delivery is awaited. */
+export function nudgingPanelReader(frame: PwFrame, did: string): () => Promise<PanelSummary> {
+  const read = panelReader(frame, did);
+  let last = Date.now();
+  return async () => {
+    if (Date.now() - last > NUDGE_MS) {
+      last = Date.now();
+      await reloadPanelChromium(frame);
+    }
+    return read();
+  };
+}
+
 /**
  * Reads the panel until `ready` holds, reloading it every NUDGE_MS; for scripts, which have no
  * `expect.poll`. A timeout says what the panel showed last.
